@@ -1,0 +1,17 @@
+"""``python -m gitcoord``. The hook path (``hook-impl``) skips click entirely."""
+
+import sys
+
+
+def _run() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "hook-impl":
+        from gitcoord.hookimpl import main as hook_main
+
+        sys.exit(hook_main(sys.argv[2:]))
+    from gitcoord.cli import main
+
+    main()
+
+
+if __name__ == "__main__":
+    _run()

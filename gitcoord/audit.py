@@ -1,0 +1,171 @@
+"""The audit trail: append-only, hash-chained events; log, export, prune, verify."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from gitcoord.models import Event, Holder
+from gitcoord.store.base import EventQuery, Tx
+
+GENESIS = "0" * 64
+ANCHOR_KEY = "audit.anchor"  # "seq hash" of the newest pruned event
+
+
+def event_hash(
+    *,
+    seq: int,
+    ts: float,
+    kind: str,
+    agent: str | None,
+    worktree: str | None,
+    host: str | None,
+    subject: str | None,
+    shas: Sequence[str],
+    details: dict[str, Any],
+    prev_hash: str,
+) -> str:
+    body = json.dumps(
+        {
+            "seq": seq,
+            "ts": repr(float(ts)),
+            "kind": kind,
+            "agent": agent,
+            "worktree": worktree,
+            "host": host,
+            "subject": subject,
+            "shas": list(shas),
+            "details": details,
+            "prev": prev_hash,
+        },
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
+    )
+    return hashlib.sha256(body.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def append(
+    tx: Tx,
+    kind: str,
+    holder: Holder | None,
+    *,
+    subject: str | None = None,
+    shas: Sequence[str] = (),
+    details: dict[str, Any] | None = None,
+    task: str | None = None,
+    paths: Iterable[str] = (),
+) -> Event:
+    """Append one event in the caller's transaction, chained to the one before."""
+    details = json.loads(json.dumps(details or {}, sort_keys=True))  # canonical, JSON-only
+    if task is not None:
+        details.setdefault("task", task)
+    last = tx.last_event()
+    if last is None:
+        anchor = tx.get_meta(ANCHOR_KEY)
+        if anchor:
+            seq_s, prev = anchor.split(" ", 1)
+            seq = int(seq_s) + 1
+        else:
+            seq, prev = 1, GENESIS
+    else:
+        seq, prev = last[0] + 1, last[1]
+    fields: dict[str, Any] = {
+        "seq": seq,
+        "ts": tx.now,
+        "kind": kind,
+        "agent": holder.agent if holder else None,
+        "worktree": holder.worktree if holder else None,
+        "host": holder.host if holder else None,
+        "subject": subject,
+        "shas": tuple(shas),
+        "details": details,
+        "prev_hash": prev,
+    }
+    h = event_hash(**fields)
+    event = Event(hash=h, **fields)
+    tx.insert_event(event, task=task, paths=list(paths))
+    tx.new_events.append(event)
+    return event
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    ok: bool
+    checked: int
+    first_seq: int | None
+    last_seq: int | None
+    problems: list[dict[str, Any]]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "checked": self.checked,
+            "first_seq": self.first_seq,
+            "last_seq": self.last_seq,
+            "problems": self.problems,
+        }
+
+
+def verify(tx: Tx) -> VerifyResult:
+    """Recompute every hash and link; report each break."""
+    anchor = tx.get_meta(ANCHOR_KEY)
+    if anchor:
+        seq_s, prev = anchor.split(" ", 1)
+        expect_seq = int(seq_s) + 1
+    else:
+        expect_seq, prev = 1, GENESIS
+    problems: list[dict[str, Any]] = []
+    checked = 0
+    first: int | None = None
+    last: int | None = None
+    for ev in tx.iter_events():
+        checked += 1
+        first = ev.seq if first is None else first
+        last = ev.seq
+        if ev.seq != expect_seq:
+            problems.append(
+                {"seq": ev.seq, "problem": f"sequence gap: expected {expect_seq}, found {ev.seq}"}
+            )
+        if ev.prev_hash != prev:
+            problems.append({"seq": ev.seq, "problem": "broken link: prev_hash does not match"})
+        recomputed = event_hash(
+            seq=ev.seq,
+            ts=ev.ts,
+            kind=ev.kind,
+            agent=ev.agent,
+            worktree=ev.worktree,
+            host=ev.host,
+            subject=ev.subject,
+            shas=ev.shas,
+            details=ev.details,
+            prev_hash=ev.prev_hash,
+        )
+        if recomputed != ev.hash:
+            problems.append({"seq": ev.seq, "problem": "content changed: hash does not match"})
+        prev = ev.hash
+        expect_seq = ev.seq + 1
+    return VerifyResult(not problems, checked, first, last, problems)
+
+
+def prune(tx: Tx, before: float, holder: Holder | None) -> int:
+    """Delete events older than ``before``; keep the chain verifiable via an anchor."""
+    deleted = tx.delete_events_before(before)
+    if not deleted:
+        return 0
+    newest = deleted[-1]
+    tx.set_meta(ANCHOR_KEY, f"{newest.seq} {newest.hash}")
+    append(
+        tx,
+        "audit.pruned",
+        holder,
+        details={"deleted": len(deleted), "before": before, "through_seq": newest.seq},
+    )
+    return len(deleted)
+
+
+def query(tx: Tx, q: EventQuery) -> list[Event]:
+    return tx.events(q)

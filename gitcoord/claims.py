@@ -1,0 +1,1156 @@
+"""Tasks and claims (SPEC section 4): a durable queue of work with fenced, expiring claims.
+
+- A task is ``open → claimed → (review →) done``, or ``blocked``. Priority: lower first.
+- Claiming is compare-and-swap in one write transaction. ``claim --next`` is one
+  statement: the most urgent, oldest open task whose dependencies are done.
+- Each grant takes an epoch from the store-wide fencing counter. A claim whose TTL
+  ran out (store clock) is claimable again; once re-granted, the former holder is
+  *superseded*: its ``done``, ``unclaim`` and ``renew`` are refused naming the newer
+  epoch and holder.
+- Every transition is an audit event carrying holder, epoch and task.
+
+Writers queue fairly (``Store.writer_lock``) before their transaction, so under heavy
+``claim --next`` contention nobody starves.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from gitcoord import audit
+from gitcoord.context import Context
+from gitcoord.errors import BadInput, Denied, GitcoordError, NotFound, NothingToClaim, Superseded
+from gitcoord.models import Holder
+from gitcoord.store.base import Tx
+from gitcoord.store.tasks_api import TASK_STATES, Claim, NewTask, Task
+
+__all__ = [
+    "Claim",
+    "ClaimResult",
+    "RenewResult",
+    "Task",
+    "TaskDetail",
+    "add_task",
+    "approve",
+    "block",
+    "claim_ids",
+    "claim_next",
+    "done",
+    "edit_task",
+    "import_tasks",
+    "list_tasks",
+    "reap_vanished",
+    "reject",
+    "renew",
+    "show_task",
+    "unblock",
+    "unclaim",
+]
+
+DEFAULT_PRIORITY = 2
+MAX_PRIORITY = 1_000_000
+MAX_ID_LEN = 200
+HEALTH_TIMEOUT = 600.0
+
+T = TypeVar("T")
+
+
+# ---------------------------------------------------------------- validation
+def check_task_id(raw: str) -> str:
+    """A free-text id (``T-12``, ``github:owner/repo#12``): not empty, one line."""
+    text = raw.strip()
+    if not text:
+        raise BadInput("empty task id")
+    if any(c in text for c in "\0\n\r"):
+        raise BadInput(f"bad task id {raw!r}: NUL or newline")
+    if len(text) > MAX_ID_LEN:
+        raise BadInput(f"task id longer than {MAX_ID_LEN} characters")
+    return text
+
+
+def check_title(raw: str | None) -> str:
+    text = (raw or "").strip()
+    if not text:
+        raise BadInput("empty title (give --title TEXT)")
+    if any(c in text for c in "\0\n\r"):
+        raise BadInput("bad title: NUL or newline (put details in --body)")
+    return text
+
+
+def check_priority(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        try:
+            value = int(str(value).strip())
+        except ValueError:
+            raise BadInput(f"bad priority {value!r}: an integer, 0 is most urgent") from None
+    if not 0 <= value <= MAX_PRIORITY:
+        raise BadInput(f"bad priority {value}: between 0 (most urgent) and {MAX_PRIORITY}")
+    return int(value)
+
+
+def check_reason(raw: str | None, what: str) -> str:
+    text = (raw or "").strip()
+    if not text:
+        raise BadInput(f"{what} needs --reason TEXT")
+    if "\0" in text:
+        raise BadInput("bad reason: NUL")
+    return text
+
+
+def check_body(raw: str | None) -> str | None:
+    if raw is None:
+        return None
+    if "\0" in raw:
+        raise BadInput("bad body: NUL")
+    return raw
+
+
+def _ids(raw: Iterable[str]) -> list[str]:
+    return list(dict.fromkeys(check_task_id(r) for r in raw))
+
+
+def _ttl(ctx: Context, ttl: float | None) -> float:
+    t = ctx.settings.claim_ttl if ttl is None else ttl
+    if not t > 0:
+        raise BadInput(f"bad TTL {t!r}: must be positive")
+    return float(t)
+
+
+# ---------------------------------------------------------------- transactions
+class _Refused(Exception):
+    """Raised inside a write: the transaction commits only the refusal's audit
+    events (and any expiry reaps), then the error is raised to the caller."""
+
+    def __init__(self, error: GitcoordError, events: Sequence[tuple[str, str, dict[str, Any]]]):
+        super().__init__(error.message)
+        self.error = error
+        self.events = list(events)  # (kind, task id, details)
+
+
+def _write(ctx: Context, holder: Holder, fn: Callable[[Tx], T]) -> T:
+    """Run ``fn`` in one fairly-queued write transaction."""
+    store = ctx.store()
+    refused: GitcoordError | None = None
+    with store.writer_lock(), store.transaction() as tx:
+        try:
+            return fn(tx)
+        except _Refused as r:
+            for kind, task_id, details in r.events:
+                audit.append(tx, kind, holder, subject=task_id, details=details, task=task_id)
+            refused = r.error
+    assert refused is not None
+    raise refused
+
+
+def _reap(tx: Tx) -> list[Claim]:
+    """Claims whose TTL ran out: their tasks reopen; one ``claim.expired`` each."""
+    expired = tx.expire_claims()
+    for c in expired:
+        audit.append(
+            tx,
+            "claim.expired",
+            c.holder,
+            subject=c.task,
+            details={"epoch": c.epoch, "expired_at": c.expires_at},
+            task=c.task,
+        )
+    return expired
+
+
+def _granted(tx: Tx, holder: Holder, task: Task, claim: Claim, via: str) -> None:
+    audit.append(
+        tx,
+        "claim.granted",
+        holder,
+        subject=task.id,
+        details={
+            "epoch": claim.epoch,
+            "expires_at": claim.expires_at,
+            "ttl": claim.ttl,
+            "priority": task.priority,
+            "via": via,
+        },
+        task=task.id,
+    )
+    if task.grants > 1:  # it was claimed before: anyone whose claim expired is superseded
+        for old in tx.supersede_claims(task.id, claim.epoch, holder):
+            audit.append(
+                tx,
+                "claim.superseded",
+                old.holder,
+                subject=task.id,
+                details={
+                    "epoch": old.epoch,
+                    "superseded_by": claim.epoch,
+                    "new_holder": holder.to_json(),
+                },
+                task=task.id,
+            )
+            tx.insert_message(
+                holder,
+                f"your claim on {task.id} (epoch {old.epoch}) expired and was re-granted to"
+                f" {holder.agent} ({holder.worktree}) at epoch {claim.epoch}; stop working on it",
+                to_agent=old.holder.agent,
+                to_worktree=old.holder.worktree,
+                to_host=old.holder.host,
+            )
+
+
+def _describe_holder(h: Holder) -> str:
+    return f"{h.agent} ({h.worktree} on {h.host})"
+
+
+def _fmt(seconds: float) -> str:
+    from gitcoord.durations import format_duration
+
+    return format_duration(seconds)
+
+
+# ---------------------------------------------------------------- results
+@dataclass
+class ClaimResult:
+    claimed: list[tuple[Task, Claim]] = field(default_factory=list)
+    renewed: list[tuple[Task, Claim]] = field(default_factory=list)
+    now: float = 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "claimed": [_claim_json(t, c, self.now) for t, c in self.claimed],
+            "renewed": [_claim_json(t, c, self.now) for t, c in self.renewed],
+        }
+
+
+def _claim_json(task: Task, claim: Claim, now: float) -> dict[str, Any]:
+    d = claim.to_json(now)
+    d["title"] = task.title
+    d["priority"] = task.priority
+    return d
+
+
+@dataclass
+class RenewResult:
+    renewed: list[Claim] = field(default_factory=list)
+    superseded: list[tuple[Claim, Claim | None]] = field(default_factory=list)
+    now: float = 0.0
+
+    def error(self) -> Superseded | None:
+        if not self.superseded:
+            return None
+        return Superseded(
+            "; ".join(_superseded_text(old, new) for old, new in self.superseded),
+            details={"superseded": [superseded_json(old, new) for old, new in self.superseded]},
+        )
+
+
+def _superseded_text(old: Claim, new: Claim | None) -> str:
+    if new is None:
+        return f"your claim on {old.task} (epoch {old.epoch}) was superseded"
+    return (
+        f"your claim on {old.task} (epoch {old.epoch}) expired and was re-granted to"
+        f" {_describe_holder(new.holder)} at epoch {new.epoch}"
+    )
+
+
+def superseded_json(old: Claim, new: Claim | None) -> dict[str, Any]:
+    return {
+        "task": old.task,
+        "epoch": old.epoch,
+        "newer_epoch": new.epoch if new else old.superseded_by,
+        "newer_holder": new.holder.to_json() if new else None,
+    }
+
+
+@dataclass
+class TaskDetail:
+    task: Task
+    dependents: list[str]
+    claims: list[Claim]
+    now: float
+
+    def to_json(self) -> dict[str, Any]:
+        d = self.task.to_json(self.now)
+        d["dependents"] = self.dependents
+        d["claims"] = [c.to_json() for c in self.claims]
+        return d
+
+
+# ---------------------------------------------------------------- tasks
+def _new_id(tx: Tx) -> str:
+    while True:
+        candidate = f"T-{tx.next_task_number()}"
+        if tx.get_task(candidate) is None:
+            return candidate
+
+
+def _missing(tx: Tx, ids: Sequence[str]) -> list[str]:
+    found = tx.existing_task_ids(ids)
+    return [i for i in ids if i not in found]
+
+
+def _find_path(tx: Tx, start: str, goal: str) -> list[str] | None:
+    """A dependency path start -> ... -> goal (each waits for the next), if any."""
+    parent: dict[str, str | None] = {start: None}
+    frontier = [start]
+    while frontier:
+        deps = tx.dependencies(frontier)
+        nxt: list[str] = []
+        for node in frontier:
+            for d in deps.get(node, []):
+                if d in parent:
+                    continue
+                parent[d] = node
+                if d == goal:
+                    path = [d]
+                    cur: str | None = node
+                    while cur is not None:
+                        path.append(cur)
+                        cur = parent[cur]
+                    return path[::-1]
+                nxt.append(d)
+        frontier = nxt
+    return None
+
+
+def _cycle_error(cycle: Sequence[str]) -> BadInput:
+    text = " -> ".join(cycle)
+    return BadInput(
+        f"dependency cycle: {text} (each task waits for the next)", details={"cycle": list(cycle)}
+    )
+
+
+def _check_no_cycle(tx: Tx, task_id: str, deps: Sequence[str]) -> None:
+    for d in deps:
+        if d == task_id:
+            raise _cycle_error([task_id, task_id])
+        back = _find_path(tx, d, task_id)
+        if back is not None:
+            raise _cycle_error([task_id, *back])
+
+
+def add_task(
+    ctx: Context,
+    task_id: str | None,
+    title: str | None,
+    *,
+    priority: int = DEFAULT_PRIORITY,
+    after: Sequence[str] = (),
+    body: str | None = None,
+) -> Task:
+    """Create one task (an id is generated when none is given)."""
+    tid = check_task_id(task_id) if task_id is not None else None
+    text = check_title(title)
+    prio = check_priority(priority)
+    deps = _ids(after)
+    body = check_body(body)
+    holder = ctx.holder()
+
+    def op(tx: Tx) -> Task:
+        new_id = tid if tid is not None else _new_id(tx)
+        if tx.get_task(new_id) is not None:
+            raise BadInput(f"task {new_id} already exists (use `gitcoord task edit {new_id}`)")
+        if new_id in deps:
+            raise _cycle_error([new_id, new_id])
+        missing = _missing(tx, deps)
+        if missing:
+            raise NotFound(f"unknown task(s) in --after: {', '.join(missing)}")
+        tx.insert_task(NewTask(id=new_id, title=text, priority=prio, body=body, created_by=holder.agent))
+        if deps:
+            tx.add_dependencies(new_id, deps)
+        task = tx.get_task(new_id)
+        assert task is not None
+        audit.append(
+            tx,
+            "task.added",
+            holder,
+            subject=new_id,
+            details={"title": text, "priority": prio, "after": deps},
+            task=new_id,
+        )
+        return task
+
+    return _write(ctx, holder, op)
+
+
+_IMPORT_KEYS = {"id", "title", "priority", "after", "body"}
+
+
+def parse_import(lines: Iterable[str]) -> list[dict[str, Any]]:
+    """Validate JSON lines of tasks (``{"id", "title", "priority", "after", "body"}``)."""
+    import json
+
+    out: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    for n, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            doc = json.loads(line)
+        except ValueError as e:
+            raise BadInput(f"line {n}: not JSON ({e})") from None
+        if not isinstance(doc, dict):
+            raise BadInput(f"line {n}: expected a JSON object")
+        unknown = set(doc) - _IMPORT_KEYS
+        if unknown:
+            raise BadInput(f"line {n}: unknown key(s) {', '.join(sorted(unknown))}")
+        try:
+            tid = doc.get("id")
+            if tid is not None and not isinstance(tid, str):
+                raise BadInput("id must be a string")
+            after = doc.get("after") or []
+            if isinstance(after, str):
+                after = [after]
+            if not isinstance(after, list) or not all(isinstance(a, str) for a in after):
+                raise BadInput("after must be a list of task ids")
+            body = doc.get("body")
+            if body is not None and not isinstance(body, str):
+                raise BadInput("body must be a string")
+            item: dict[str, Any] = {
+                "id": check_task_id(tid) if tid is not None else None,
+                "title": check_title(doc.get("title") if isinstance(doc.get("title"), str) else None),
+                "priority": check_priority(doc.get("priority", DEFAULT_PRIORITY)),
+                "after": _ids(after),
+                "body": check_body(body),
+                "line": n,
+            }
+        except BadInput as e:
+            raise BadInput(f"line {n}: {e.message}") from None
+        if item["id"] is not None:
+            if item["id"] in seen:
+                raise BadInput(f"line {n}: task {item['id']} appears twice")
+            seen.add(item["id"])
+        out.append(item)
+    return out
+
+
+def _file_cycle(items: Sequence[dict[str, Any]]) -> list[str] | None:
+    """A cycle among the imported tasks' own edges, if any (iterative DFS)."""
+    graph = {i["id"]: [d for d in i["after"]] for i in items if i["id"] is not None}
+    color: dict[str, int] = {}
+    for root in graph:
+        if color.get(root):
+            continue
+        stack: list[tuple[str, int]] = [(root, 0)]
+        path: list[str] = []
+        while stack:
+            node, idx = stack.pop()
+            if idx == 0:
+                color[node] = 1
+                path.append(node)
+            succ = [d for d in graph.get(node, []) if d in graph]
+            if idx < len(succ):
+                stack.append((node, idx + 1))
+                nxt = succ[idx]
+                if color.get(nxt) == 1:
+                    return [*path[path.index(nxt) :], nxt]
+                if not color.get(nxt):
+                    stack.append((nxt, 0))
+            else:
+                color[node] = 2
+                path.pop()
+    return None
+
+
+def import_tasks(
+    ctx: Context, lines: Iterable[str], *, skip_existing: bool = False
+) -> tuple[list[Task], list[str]]:
+    """Create many tasks in one transaction, all or none. Returns (created, skipped ids)."""
+    items = parse_import(lines)
+    if not items:
+        raise BadInput("nothing to import: no tasks in the input")
+    cycle = _file_cycle(items)
+    if cycle:
+        raise _cycle_error(cycle)
+    holder = ctx.holder()
+
+    def op(tx: Tx) -> tuple[list[Task], list[str]]:
+        named = [i["id"] for i in items if i["id"] is not None]
+        existing = tx.existing_task_ids(named)
+        if existing and not skip_existing:
+            raise BadInput(
+                f"task(s) already exist: {', '.join(sorted(existing)[:10])}"
+                " (use --skip-existing to import the rest)"
+            )
+        todo = [i for i in items if i["id"] not in existing]
+        file_ids = {i["id"] for i in todo if i["id"] is not None}
+        wanted_deps = {d for i in todo for d in i["after"]} - file_ids
+        missing = sorted(wanted_deps - tx.existing_task_ids(sorted(wanted_deps)))
+        if missing:
+            raise NotFound(f"unknown task(s) in after: {', '.join(missing[:10])}")
+        for i in todo:
+            if i["id"] is not None and i["id"] in i["after"]:
+                raise _cycle_error([i["id"], i["id"]])
+        created_ids: list[str] = []
+        for i in todo:
+            tid = i["id"] if i["id"] is not None else _new_id(tx)
+            tx.insert_task(
+                NewTask(
+                    id=tid, title=i["title"], priority=i["priority"], body=i["body"],
+                    created_by=holder.agent,
+                )
+            )
+            created_ids.append(tid)
+        for tid, i in zip(created_ids, todo, strict=True):
+            if i["after"]:
+                tx.add_dependencies(tid, i["after"])
+            audit.append(
+                tx,
+                "task.added",
+                holder,
+                subject=tid,
+                details={"title": i["title"], "priority": i["priority"], "after": i["after"], "via": "import"},
+                task=tid,
+            )
+        deps = tx.dependencies(created_ids)
+        wanted = set(created_ids)
+        by_id = {t.id: t for t in tx.tasks() if t.id in wanted}
+        out = []
+        for tid in created_ids:
+            t = by_id[tid]
+            out.append(_with_after(t, deps.get(tid, [])))
+        return out, sorted(existing)
+
+    return _write(ctx, holder, op)
+
+
+def _with_after(task: Task, after: Sequence[str]) -> Task:
+    from dataclasses import replace
+
+    return replace(task, after=tuple(after))
+
+
+def edit_task(
+    ctx: Context,
+    task_id: str,
+    *,
+    title: str | None = None,
+    priority: int | None = None,
+    body: str | None = None,
+    add_after: Sequence[str] = (),
+    drop_after: Sequence[str] = (),
+) -> Task:
+    tid = check_task_id(task_id)
+    new_title = check_title(title) if title is not None else None
+    prio = check_priority(priority) if priority is not None else None
+    body = check_body(body)
+    add = _ids(add_after)
+    drop = _ids(drop_after)
+    if new_title is None and prio is None and body is None and not add and not drop:
+        raise BadInput("nothing to change: give --title, --priority, --body, --after or --not-after")
+    holder = ctx.holder()
+
+    def op(tx: Tx) -> Task:
+        task = tx.get_task(tid)
+        if task is None:
+            raise NotFound(f"no task {tid}")
+        missing = _missing(tx, add)
+        if missing:
+            raise NotFound(f"unknown task(s) in --after: {', '.join(missing)}")
+        not_deps = [d for d in drop if d not in task.after]
+        if not_deps:
+            raise BadInput(f"{tid} does not wait for {', '.join(not_deps)}")
+        _check_no_cycle(tx, tid, [d for d in add if d not in task.after])
+        tx.update_task(tid, title=new_title, priority=prio, body=body)
+        if add:
+            tx.add_dependencies(tid, add)
+        if drop:
+            tx.remove_dependencies(tid, drop)
+        changes: dict[str, Any] = {}
+        if new_title is not None:
+            changes["title"] = new_title
+        if prio is not None:
+            changes["priority"] = prio
+        if body is not None:
+            changes["body"] = body
+        if add:
+            changes["after_added"] = add
+        if drop:
+            changes["after_removed"] = drop
+        audit.append(tx, "task.edited", holder, subject=tid, details=changes, task=tid)
+        updated = tx.get_task(tid)
+        assert updated is not None
+        return updated
+
+    return _write(ctx, holder, op)
+
+
+def list_tasks(
+    ctx: Context, *, status: Sequence[str] = (), mine: bool = False
+) -> tuple[list[Task], float]:
+    """Tasks by priority then age; ``status`` filters on the effective state (a claim
+    whose TTL ran out counts as open)."""
+    for s in status:
+        if s not in TASK_STATES:
+            raise BadInput(f"bad status {s!r}: one of {', '.join(TASK_STATES)}")
+    holder = ctx.holder() if mine else None
+    with ctx.store().snapshot() as tx:
+        tasks = tx.tasks(holder=holder, with_deps=True)
+        now = tx.now
+    if holder is not None:
+        tasks = [t for t in tasks if t.claim_active(now) or t.state == "claimed"]
+    if status:
+        tasks = [t for t in tasks if t.status(now) in status]
+    return tasks, now
+
+
+def show_task(ctx: Context, task_id: str) -> TaskDetail:
+    tid = check_task_id(task_id)
+    with ctx.store().snapshot() as tx:
+        task = tx.get_task(tid)
+        if task is None:
+            raise NotFound(f"no task {tid}")
+        return TaskDetail(task, tx.dependents(tid), tx.claims(task=tid), tx.now)
+
+
+# ---------------------------------------------------------------- claims
+def claim_next(
+    ctx: Context,
+    *,
+    count: int = 1,
+    ttl: float | None = None,
+    holder: Holder | None = None,
+) -> ClaimResult:
+    """Claim up to ``count`` tasks: highest priority, then oldest, not blocked, whose
+    dependencies are done. Raises :class:`NothingToClaim` (exit 1) when none is left."""
+    if count < 1:
+        raise BadInput(f"bad --count {count}: at least 1")
+    ttl_s = _ttl(ctx, ttl)
+    who = holder or ctx.holder()
+
+    def op(tx: Tx) -> ClaimResult:
+        reaped = _reap(tx)
+        result = ClaimResult(now=tx.now)
+        for _ in range(count):
+            got = tx.claim_next(who, tx.next_epoch(), ttl_s)
+            if got is None:
+                break
+            _granted(tx, who, got[0], got[1], "next")
+            result.claimed.append(got)
+        if not result.claimed:
+            summary = tx.task_summary()
+            err = _nothing(summary)
+            if not reaped:
+                raise err  # roll back: nothing changed
+            raise _Refused(err, [])  # keep the expiry reaps
+        return result
+
+    return _write(ctx, who, op)
+
+
+def _nothing(summary: dict[str, int]) -> NothingToClaim:
+    parts = []
+    if summary["waiting"]:
+        parts.append(f"{summary['waiting']} wait for dependencies")
+    for state in ("blocked", "claimed", "review"):
+        if summary[state]:
+            parts.append(f"{summary[state]} {state}")
+    why = f" ({', '.join(parts)})" if parts else ""
+    return NothingToClaim(f"nothing to claim: no open task is ready{why}", details={"tasks": summary})
+
+
+def _deny_reason(task: Task, holder: Holder, now: float, pending: Sequence[str]) -> str | None:
+    """Why ``holder`` cannot claim ``task`` now (None: it can)."""
+    if task.state == "claimed" and task.claim_active(now):
+        assert task.holder is not None and task.expires_at is not None
+        if task.holder.same_place(holder):
+            return None
+        return (
+            f"{task.id}: claimed by {_describe_holder(task.holder)} at epoch {task.epoch},"
+            f" expires in {_fmt(task.expires_at - now)}"
+        )
+    if task.state == "blocked":
+        return f"{task.id}: blocked ({task.reason or 'no reason given'})"
+    if task.state == "review":
+        return f"{task.id}: waiting for review"
+    if task.state == "done":
+        return f"{task.id}: already done"
+    if pending:
+        return f"{task.id}: waits for {', '.join(pending)} (not done)"
+    return None
+
+
+def claim_ids(
+    ctx: Context,
+    task_ids: Sequence[str],
+    *,
+    ttl: float | None = None,
+    holder: Holder | None = None,
+    via: str = "id",
+) -> ClaimResult:
+    """Claim every named task or none. Claiming what you hold renews it."""
+    ids = _ids(task_ids)
+    if not ids:
+        raise BadInput("no task id given (or use --next)")
+    ttl_s = _ttl(ctx, ttl)
+    who = holder or ctx.holder()
+
+    def op(tx: Tx) -> ClaimResult:
+        tasks: dict[str, Task] = {}
+        for tid in ids:
+            task = tx.get_task(tid)
+            if task is None:
+                raise NotFound(f"no task {tid}")
+            tasks[tid] = task
+        reaped = _reap(tx)
+        if reaped:
+            tasks = {tid: tx.get_task(tid) or t for tid, t in tasks.items()}
+        deps = tx.dependencies(ids)
+        states = {
+            d: t.state for d, t in ((d, tx.get_task(d)) for ds in deps.values() for d in ds) if t
+        }
+        problems: list[tuple[str, str]] = []
+        for tid, task in tasks.items():
+            pending = [d for d in deps.get(tid, []) if states.get(d) != "done"]
+            why = _deny_reason(task, who, tx.now, pending)
+            if why:
+                problems.append((tid, why))
+        if problems:
+            requested = list(ids)
+            raise _Refused(
+                Denied(
+                    "claim denied (nothing was claimed):\n  " + "\n  ".join(w for _, w in problems),
+                    details={"denied": [{"task": t, "reason": w} for t, w in problems]},
+                ),
+                [("claim.denied", t, {"reason": w, "requested": requested}) for t, w in problems],
+            )
+        result = ClaimResult(now=tx.now)
+        for tid, task in tasks.items():
+            if task.state == "claimed":  # ours and active: renew
+                assert task.epoch is not None
+                claim = tx.extend_claim(task.epoch, ttl_s)
+                audit.append(
+                    tx,
+                    "claim.renewed",
+                    who,
+                    subject=tid,
+                    details={"epoch": claim.epoch, "expires_at": claim.expires_at, "via": "re-claim"},
+                    task=tid,
+                )
+                result.renewed.append((task, claim))
+                continue
+            got = tx.claim_task(tid, who, tx.next_epoch(), ttl_s)
+            if got is None:  # cannot happen: we hold the write lock and checked
+                raise Denied(f"{tid}: changed under us; try again")
+            _granted(tx, who, got[0], got[1], via)
+            result.claimed.append(got)
+        return result
+
+    return _write(ctx, who, op)
+
+
+def _my_claim(tx: Tx, task: Task, holder: Holder, action: str, epoch: int | None) -> Claim:
+    """The caller's claim on ``task``, still current (active, or expired and nobody
+    re-took it). Otherwise refuse: Superseded when it was re-granted (or ``epoch``
+    names an older grant), Denied else."""
+    mine = tx.claims(task=task.id, holder=holder)
+    latest = mine[-1] if mine else None
+    current = tx.get_claim(task.epoch) if task.epoch is not None else None
+    ok = (
+        latest is not None
+        and current is not None
+        and latest.epoch == current.epoch
+        and latest.state in ("active", "expired")
+        and task.state in ("claimed", "open")
+    )
+    if ok and latest is not None and (epoch is None or epoch == latest.epoch):
+        return latest
+    if current is not None and current.epoch != epoch and (
+        (epoch is not None and epoch < current.epoch and (ok or any(c.epoch == epoch for c in mine)))
+        or (
+            epoch is None
+            and latest is not None
+            and current.epoch > latest.epoch
+            and latest.state in ("superseded", "expired")
+        )
+    ):
+        stale = epoch if epoch is not None else latest.epoch if latest is not None else 0
+        text = (
+            f"cannot {action} {task.id}: your claim (epoch {stale}) was superseded by epoch"
+            f" {current.epoch}, held by {_describe_holder(current.holder)}"
+        )
+        facts = {
+            "action": action,
+            "epoch": stale,
+            "newer_epoch": current.epoch,
+            "newer_holder": current.holder.to_json(),
+            "why": "superseded",
+        }
+        raise _Refused(
+            Superseded(text, details={"task": task.id, **facts}),
+            [("claim.refused", task.id, facts)],
+        )
+    if task.state == "claimed" and task.holder is not None and not task.holder.same_place(holder):
+        why = f"it is claimed by {_describe_holder(task.holder)} (epoch {task.epoch})"
+    elif latest is not None and latest.state not in ("active", "expired"):
+        why = f"your claim (epoch {latest.epoch}) has ended ({latest.state})"
+    elif epoch is not None and latest is not None and epoch != latest.epoch:
+        why = f"epoch {epoch} is not your claim's (epoch {latest.epoch})"
+    else:
+        why = f"you do not hold it (it is {task.status(tx.now)})"
+    raise _Refused(
+        Denied(f"cannot {action} {task.id}: {why}"),
+        [("claim.refused", task.id, {"action": action, "why": why})],
+    )
+
+
+def _get(tx: Tx, tid: str) -> Task:
+    task = tx.get_task(tid)
+    if task is None:
+        raise NotFound(f"no task {tid}")
+    return task
+
+
+def _finish_dependents(tx: Tx, task_id: str) -> None:
+    dependents = tx.dependents(task_id)
+    if dependents:
+        tx.recount_pending(dependents)
+
+
+def unclaim(ctx: Context, task_id: str, *, epoch: int | None = None) -> Task:
+    """Give a claimed task back (it becomes open)."""
+    tid = check_task_id(task_id)
+    holder = ctx.holder()
+
+    def op(tx: Tx) -> Task:
+        task = _get(tx, tid)
+        claim = _my_claim(tx, task, holder, "unclaim", epoch)
+        tx.end_claim(claim.epoch, "released", "unclaim")
+        updated = tx.set_task_state(
+            tid, "open", expect=("claimed", "open"), expect_epoch=claim.epoch, reason=task.reason
+        )
+        assert updated is not None
+        audit.append(
+            tx, "claim.released", holder, subject=tid, details={"epoch": claim.epoch}, task=tid
+        )
+        return updated
+
+    return _write(ctx, holder, op)
+
+
+def _health_gate(ctx: Context, task_id: str, holder: Holder) -> None:
+    command = ctx.settings.health
+    if not command:
+        return
+    from gitcoord.durations import parse_duration
+    from gitcoord.eventhooks import run_shell
+
+    raw = ctx.settings.raw.get("gitcoord.healthtimeout")
+    timeout = parse_duration(raw) if raw else HEALTH_TIMEOUT
+    result = run_shell(
+        command,
+        cwd=ctx.repo.root,
+        timeout=timeout,
+        env={"GITCOORD_TASK": task_id, "GITCOORD_WORKTREE": str(ctx.repo.root)},
+    )
+    if result.ok:
+        return
+    tail = result.tail()
+    with ctx.store().transaction() as tx:
+        audit.append(
+            tx,
+            "task.health_failed",
+            holder,
+            subject=task_id,
+            details={
+                "command": command,
+                "exit_code": result.code,
+                "timed_out": result.timed_out,
+                "error": result.error,
+                "output_tail": tail,
+            },
+            task=task_id,
+        )
+    raise Denied(
+        f"health check failed ({result.describe()}): `{command}` in {ctx.repo.root};"
+        f" {task_id} stays claimed. Output (last lines):\n{tail}",
+        details={"command": command, "exit_code": result.code, "output_tail": tail},
+    )
+
+
+def done(ctx: Context, task_id: str, *, review: bool = False, epoch: int | None = None) -> Task:
+    """Finish a claimed task (or hand it to review). Runs the health gate first."""
+    tid = check_task_id(task_id)
+    holder = ctx.holder()
+    # Check the claim before running a possibly slow health command; the write below
+    # checks again (and records a refusal).
+    with ctx.store().snapshot() as tx:
+        task = _get(tx, tid)
+        try:
+            _my_claim(tx, task, holder, "finish", epoch)
+            holds = True
+        except _Refused:
+            holds = False
+    if holds:
+        _health_gate(ctx, tid, holder)
+
+    def op(tx: Tx) -> Task:
+        task = _get(tx, tid)
+        claim = _my_claim(tx, task, holder, "finish", epoch)
+        state = "review" if review else "done"
+        tx.end_claim(claim.epoch, state, "done --review" if review else "done")
+        updated = tx.set_task_state(
+            tid, state, expect=("claimed", "open"), expect_epoch=claim.epoch, done=not review
+        )
+        assert updated is not None
+        details = {"epoch": claim.epoch, "claimed_at": claim.granted_at}
+        if review:
+            audit.append(tx, "task.review", holder, subject=tid, details=details, task=tid)
+        else:
+            _finish_dependents(tx, tid)
+            audit.append(tx, "task.done", holder, subject=tid, details=details, task=tid)
+        return tx.get_task(tid) or updated
+
+    return _write(ctx, holder, op)
+
+
+def approve(ctx: Context, task_id: str) -> Task:
+    """Approve a task in review: it is done. Not your own, unless gitcoord.allowSelfReview."""
+    tid = check_task_id(task_id)
+    holder = ctx.holder()
+
+    def op(tx: Tx) -> Task:
+        task = _get(tx, tid)
+        if task.state != "review":
+            raise _Refused(
+                Denied(f"cannot approve {tid}: it is {task.status(tx.now)}, not in review"),
+                [("task.approve_refused", tid, {"why": f"state {task.state}"})],
+            )
+        author = task.holder
+        if (
+            author is not None
+            and (author.same_place(holder) or author.agent == holder.agent)
+            and not ctx.settings.allow_self_review
+        ):
+            raise _Refused(
+                Denied(
+                    f"cannot approve {tid}: you ({holder.agent}) did the work; another reviewer"
+                    " must approve it (or set `git config gitcoord.allowSelfReview true`)"
+                ),
+                [("task.approve_refused", tid, {"why": "self-review", "epoch": task.epoch})],
+            )
+        updated = tx.set_task_state(tid, "done", expect=("review",), reviewer=holder.agent, done=True)
+        assert updated is not None
+        _finish_dependents(tx, tid)
+        details = {
+            "epoch": task.epoch,
+            "author": author.to_json() if author else None,
+            "reviewer": holder.agent,
+        }
+        audit.append(tx, "task.approved", holder, subject=tid, details=details, task=tid)
+        audit.append(tx, "task.done", holder, subject=tid, details={**details, "via": "approve"}, task=tid)
+        return tx.get_task(tid) or updated
+
+    return _write(ctx, holder, op)
+
+
+def reject(ctx: Context, task_id: str, reason: str | None) -> Task:
+    """Send a task in review back to open, keeping the reason; its author is told."""
+    tid = check_task_id(task_id)
+    why = check_reason(reason, "reject")
+    holder = ctx.holder()
+
+    def op(tx: Tx) -> Task:
+        task = _get(tx, tid)
+        if task.state != "review":
+            raise _Refused(
+                Denied(f"cannot reject {tid}: it is {task.status(tx.now)}, not in review"),
+                [("task.reject_refused", tid, {"why": f"state {task.state}"})],
+            )
+        updated = tx.set_task_state(tid, "open", expect=("review",), reason=why, reviewer=holder.agent)
+        assert updated is not None
+        audit.append(
+            tx,
+            "task.rejected",
+            holder,
+            subject=tid,
+            details={"epoch": task.epoch, "reason": why, "reviewer": holder.agent},
+            task=tid,
+        )
+        author = task.holder
+        if author is not None and not author.same_place(holder):
+            tx.insert_message(
+                holder,
+                f"{holder.agent} rejected {tid}: {why}",
+                to_agent=author.agent,
+                to_worktree=author.worktree,
+                to_host=author.host,
+            )
+        return updated
+
+    return _write(ctx, holder, op)
+
+
+def block(ctx: Context, task_id: str, reason: str | None) -> Task:
+    """Block a task (not done): ``claim --next`` skips it; a claim on it ends."""
+    tid = check_task_id(task_id)
+    why = check_reason(reason, "block")
+    holder = ctx.holder()
+
+    def op(tx: Tx) -> Task:
+        task = _get(tx, tid)
+        if task.state in ("done", "blocked"):
+            raise _Refused(
+                Denied(f"cannot block {tid}: it is already {task.state}"),
+                [("task.block_refused", tid, {"why": f"state {task.state}"})],
+            )
+        ended: Claim | None = None
+        if task.state == "claimed" and task.epoch is not None:
+            ended = tx.end_claim(task.epoch, "blocked", why)
+        updated = tx.set_task_state(
+            tid, "blocked", expect=(task.state,), reason=why, reviewer=task.reviewer
+        )
+        assert updated is not None
+        audit.append(
+            tx,
+            "task.blocked",
+            holder,
+            subject=tid,
+            details={
+                "reason": why,
+                "from": task.state,
+                "epoch": task.epoch,
+                "claim_ended": ended.epoch if ended else None,
+            },
+            task=tid,
+        )
+        if ended is not None and not ended.holder.same_place(holder):
+            tx.insert_message(
+                holder,
+                f"{holder.agent} blocked {tid}, ending your claim (epoch {ended.epoch}): {why}",
+                to_agent=ended.holder.agent,
+                to_worktree=ended.holder.worktree,
+                to_host=ended.holder.host,
+            )
+        return updated
+
+    return _write(ctx, holder, op)
+
+
+def unblock(ctx: Context, task_id: str) -> Task:
+    tid = check_task_id(task_id)
+    holder = ctx.holder()
+
+    def op(tx: Tx) -> Task:
+        task = _get(tx, tid)
+        if task.state != "blocked":
+            raise _Refused(
+                Denied(f"cannot unblock {tid}: it is {task.status(tx.now)}, not blocked"),
+                [("task.unblock_refused", tid, {"why": f"state {task.state}"})],
+            )
+        updated = tx.set_task_state(tid, "open", expect=("blocked",), reviewer=task.reviewer)
+        assert updated is not None
+        audit.append(
+            tx, "task.unblocked", holder, subject=tid, details={"was": task.reason}, task=tid
+        )
+        return updated
+
+    return _write(ctx, holder, op)
+
+
+def renew(ctx: Context, *, ttl: float | None = None) -> RenewResult:
+    """Extend every current claim of the caller (heartbeat). A claim that expired and
+    nobody re-took is revived; claims superseded since are reported once (``error()``)."""
+    if ttl is not None and not ttl > 0:
+        raise BadInput(f"bad TTL {ttl!r}: must be positive")
+    holder = ctx.holder()
+
+    def op(tx: Tx) -> RenewResult:
+        result = RenewResult(now=tx.now)
+        tasks: dict[str, Task | None] = {}
+        for c in tx.claims(holder=holder, states=("active", "expired", "superseded")):
+            if c.state == "superseded":
+                if c.notified_at is None:
+                    newer = tx.get_claim(c.superseded_by) if c.superseded_by else None
+                    result.superseded.append((c, newer))
+                continue
+            if c.task not in tasks:
+                tasks[c.task] = tx.get_task(c.task)
+            task = tasks[c.task]
+            if task is None or task.epoch != c.epoch or task.state not in ("claimed", "open"):
+                continue
+            t = ttl if ttl is not None else c.ttl
+            updated = tx.extend_claim(c.epoch, t, reopen=True)
+            audit.append(
+                tx,
+                "claim.renewed",
+                holder,
+                subject=c.task,
+                details={
+                    "epoch": c.epoch,
+                    "expires_at": updated.expires_at,
+                    "revived": c.state == "expired" or task.state == "open",
+                },
+                task=c.task,
+            )
+            result.renewed.append(updated)
+        if result.superseded:
+            tx.mark_claims_notified([c.epoch for c, _ in result.superseded])
+            for old, new in result.superseded:
+                audit.append(
+                    tx,
+                    "claim.refused",
+                    holder,
+                    subject=old.task,
+                    details={"action": "renew", "why": "superseded", **superseded_json(old, new)},
+                    task=old.task,
+                )
+        return result
+
+    return _write(ctx, holder, op)
+
+
+def release_holder(tx: Tx, actor: Holder, gone: Holder, *, state: str, why: str) -> list[Claim]:
+    """End every current claim of the worktree ``gone`` (its tasks reopen), audited."""
+    out: list[Claim] = []
+    for c in tx.claims(holder=gone, states=("active", "expired")):
+        task = tx.get_task(c.task)
+        if task is None or task.epoch != c.epoch:
+            continue
+        ended = tx.end_claim(c.epoch, state, why)
+        if ended is None:
+            continue
+        if task.state in ("claimed", "open"):
+            tx.set_task_state(
+                c.task, "open", expect=("claimed", "open"), expect_epoch=c.epoch, reason=task.reason
+            )
+        audit.append(
+            tx,
+            "claim.reaped" if state == "reaped" else "claim.released",
+            actor,
+            subject=c.task,
+            details={"epoch": c.epoch, "former_holder": c.holder.to_json(), "why": why},
+            task=c.task,
+        )
+        out.append(ended)
+    return out
+
+
+def reap_vanished(ctx: Context) -> list[Claim]:
+    """``gc``: end the claims of worktrees (on this host) that no longer exist, and
+    forget their agent bindings."""
+    alive = {str(p) for p in ctx.repo.worktree_paths()}
+    holder = ctx.holder()
+
+    def op(tx: Tx) -> list[Claim]:
+        out: list[Claim] = []
+        places = {
+            (c.holder.worktree, c.holder.host): c.holder
+            for c in tx.claims(states=("active", "expired"))
+            if c.holder.host == holder.host and c.holder.worktree not in alive
+        }
+        for gone in places.values():
+            out += release_holder(tx, holder, gone, state="reaped", why="worktree no longer exists")
+        for b in tx.bindings():
+            if b.host == holder.host and b.worktree not in alive:
+                tx.set_binding(b.worktree, b.host, None)
+        return out
+
+    return _write(ctx, holder, op)
+
+
+def claim_summary_line(task: Task, claim: Claim, now: float) -> str:
+    return (
+        f"claimed {task.id} (epoch {claim.epoch}, priority {task.priority},"
+        f" expires in {_fmt(claim.expires_at - now)}): {task.title}"
+    )

@@ -1,0 +1,501 @@
+"""CLI commands for tasks, claims, worktrees and messages; registered on the main group
+by :mod:`gitcoord.cli`. Thin: parse, call the core, render."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from gitcoord import render
+from gitcoord.models import iso
+
+if TYPE_CHECKING:
+    from gitcoord.cli import Obj
+    from gitcoord.store.tasks_api import Task
+
+pass_obj = click.pass_obj  # the group's Obj (gitcoord.cli imports this module at its end)
+
+
+def _duration(value: str | None) -> float | None:
+    from gitcoord.durations import parse_duration
+
+    return None if value is None else parse_duration(value)
+
+
+def _task_line(task: Task, now: float | None = None) -> str:
+    state = task.status(now) if now is not None else task.state
+    holder = f" [{task.holder.agent}]" if task.holder is not None and state == "claimed" else ""
+    return f"{task.id}  p{task.priority}  {state}{holder}  {task.title}"
+
+
+def _emit_task(obj: Obj, task: Task, verb: str) -> None:
+    if obj.json:
+        render.emit_json({"task": task.to_json()})
+    else:
+        render.line(f"{verb} {task.id}: {task.title} ({task.state})")
+
+
+# ---------------------------------------------------------------- task
+@click.group("task")
+def task_group() -> None:
+    """Tasks: a durable queue of work (add, list, show, edit, import).
+
+    \b
+    Example:
+      gitcoord task add T-12 --title "Fix the parser" --priority 1
+      gitcoord task list --status open
+    """
+
+
+@task_group.command("add")
+@click.argument("task_id", required=False, metavar="[ID]")
+@click.option("--title", metavar="TEXT", help="One line saying what to do (required).")
+@click.option("--priority", default=2, show_default=True, metavar="N", help="0 is most urgent; lower first.")
+@click.option("--after", "after", multiple=True, metavar="ID", help="Only claimable once this task is done (repeatable).")
+@click.option("--body", metavar="TEXT", help="Longer description.")
+@pass_obj
+def task_add(obj: Obj, task_id: str | None, title: str | None, priority: Any, after: tuple[str, ...], body: str | None) -> None:
+    """Add a task. Ids are free text (T-12, github:owner/repo#12); one is generated
+    (T-<n>) when none is given.
+
+    \b
+    Example:
+      gitcoord task add --title "Write the migration" --priority 1
+      gitcoord task add github:acme/api#12 --title "Fix login" --after T-3
+    """
+    from gitcoord import claims
+
+    task = claims.add_task(obj.ctx(), task_id, title, priority=claims.check_priority(priority), after=after, body=body)
+    if obj.json:
+        render.emit_json({"task": task.to_json()})
+    else:
+        render.line(f"added {task.id}: {task.title} (priority {task.priority})")
+
+
+@task_group.command("list")
+@click.option("--status", "status", multiple=True, metavar="STATE", help="open, claimed, review, done or blocked (repeatable).")
+@click.option("--mine", is_flag=True, help="Only tasks you hold.")
+@pass_obj
+def task_list(obj: Obj, status: tuple[str, ...], mine: bool) -> None:
+    """List tasks, most urgent first. An expired claim counts as open.
+
+    \b
+    Example:
+      gitcoord task list --status open --status claimed
+    """
+    from gitcoord import claims
+
+    tasks, now = claims.list_tasks(obj.ctx(), status=status, mine=mine)
+    if obj.json:
+        render.emit_json({"tasks": [t.to_json(now) for t in tasks]})
+        return
+    if not tasks:
+        render.line("no tasks")
+        return
+    rows = []
+    for t in tasks:
+        st = t.status(now)
+        holder = t.holder.agent if t.holder is not None and st == "claimed" else ""
+        expires = (
+            render.format_duration(t.expires_at - now)
+            if st == "claimed" and t.expires_at is not None
+            else ""
+        )
+        rows.append([t.id, str(t.priority), st, holder, expires, " ".join(t.after), t.title])
+    render.table(None, ["id", "pri", "state", "holder", "expires", "after", "title"], rows)
+
+
+@task_group.command("show")
+@click.argument("task_id", metavar="ID")
+@pass_obj
+def task_show(obj: Obj, task_id: str) -> None:
+    """Show one task: state, claim, dependencies, claim history.
+
+    \b
+    Example:
+      gitcoord task show T-12
+    """
+    from gitcoord import claims
+
+    detail = claims.show_task(obj.ctx(), task_id)
+    if obj.json:
+        render.emit_json({"task": detail.to_json()})
+        return
+    t, now = detail.task, detail.now
+    render.line(f"{t.id}: {t.title}")
+    render.line(f"  state:    {t.status(now)}" + (f" ({t.reason})" if t.reason else ""))
+    render.line(f"  priority: {t.priority}")
+    if t.body:
+        render.line(f"  body:     {t.body}")
+    if t.after:
+        render.line(f"  after:    {' '.join(t.after)}" + (f" ({t.deps_pending} not done)" if t.deps_pending else ""))
+    if detail.dependents:
+        render.line(f"  before:   {' '.join(detail.dependents)}")
+    if t.holder is not None and t.state == "claimed":
+        exp = render.format_duration((t.expires_at or now) - now)
+        render.line(f"  claim:    {t.holder.agent} ({t.holder.worktree}), epoch {t.epoch}, expires in {exp}")
+    if t.reviewer:
+        render.line(f"  reviewer: {t.reviewer}")
+    for c in detail.claims:
+        render.line(f"  epoch {c.epoch}: {c.holder.agent} {c.state} (granted {iso(c.granted_at)})")
+
+
+@task_group.command("edit")
+@click.argument("task_id", metavar="ID")
+@click.option("--title", metavar="TEXT", help="New title.")
+@click.option("--priority", metavar="N", help="New priority (0 is most urgent).")
+@click.option("--body", metavar="TEXT", help="New description.")
+@click.option("--after", "after", multiple=True, metavar="ID", help="Add a dependency (repeatable).")
+@click.option("--not-after", "not_after", multiple=True, metavar="ID", help="Drop a dependency (repeatable).")
+@pass_obj
+def task_edit(obj: Obj, task_id: str, title: str | None, priority: str | None, body: str | None, after: tuple[str, ...], not_after: tuple[str, ...]) -> None:
+    """Change a task's title, priority, description or dependencies. A dependency
+    that would close a cycle is refused (exit 2), naming the cycle.
+
+    \b
+    Example:
+      gitcoord task edit T-12 --priority 0 --after T-9
+    """
+    from gitcoord import claims
+
+    task = claims.edit_task(
+        obj.ctx(),
+        task_id,
+        title=title,
+        priority=claims.check_priority(priority) if priority is not None else None,
+        body=body,
+        add_after=after,
+        drop_after=not_after,
+    )
+    _emit_task(obj, task, "edited")
+
+
+@task_group.command("import")
+@click.argument("file", type=click.File("r", encoding="utf-8"))
+@click.option("--skip-existing", is_flag=True, help="Leave tasks whose id exists alone; import the rest.")
+@pass_obj
+def task_import(obj: Obj, file: Any, skip_existing: bool) -> None:
+    """Create tasks from JSON lines (FILE, or - for stdin), all or none. Each line:
+    {"id": "T-1", "title": "...", "priority": 1, "after": ["T-0"], "body": "..."};
+    only "title" is required.
+
+    \b
+    Example:
+      gitcoord task import backlog.jsonl
+    """
+    from gitcoord import claims
+
+    created, skipped = claims.import_tasks(obj.ctx(), file, skip_existing=skip_existing)
+    if obj.json:
+        render.emit_json({"created": [t.to_json() for t in created], "skipped": skipped})
+    else:
+        render.line(f"imported {len(created)} task(s)" + (f", skipped {len(skipped)} existing" if skipped else ""))
+
+
+# ---------------------------------------------------------------- claims
+@click.command("claim")
+@click.argument("task_ids", nargs=-1, metavar="[ID]...")
+@click.option("--next", "next_", is_flag=True, help="Claim the most urgent, oldest ready task.")
+@click.option("--count", default=1, show_default=True, type=click.IntRange(min=1), help="With --next: claim up to N tasks.")
+@click.option("--ttl", metavar="DURATION", help="How long the claim lasts (default 60m or gitcoord.claimTtl).")
+@pass_obj
+def claim_cmd(obj: Obj, task_ids: tuple[str, ...], next_: bool, count: int, ttl: str | None) -> None:
+    """Claim tasks: the named ones (all or none), or the next ready one.
+
+    Exits 1 when a task is taken, or when nothing is left to claim (with --json an
+    empty result is still printed), so a loop works.
+
+    \b
+    Example:
+      gitcoord claim T-12 T-13
+      while gitcoord claim --next; do ...; done
+    """
+    from gitcoord import claims
+    from gitcoord.errors import BadInput, NothingToClaim
+
+    if next_ and task_ids:
+        raise BadInput("give task ids or --next, not both")
+    if not next_ and not task_ids:
+        raise BadInput("give task ids to claim, or --next")
+    if count != 1 and not next_:
+        raise BadInput("--count goes with --next")
+    ttl_s = _duration(ttl)
+    ctx = obj.ctx()
+    try:
+        if next_:
+            result = claims.claim_next(ctx, count=count, ttl=ttl_s)
+        else:
+            result = claims.claim_ids(ctx, task_ids, ttl=ttl_s)
+    except NothingToClaim:
+        if obj.json:
+            render.emit_json({"claimed": [], "renewed": []})
+        raise
+    if obj.json:
+        render.emit_json(result.to_json())
+        return
+    for task, claim in result.claimed:
+        render.line(claims.claim_summary_line(task, claim, result.now))
+    for task, claim in result.renewed:
+        render.line(f"renewed {task.id} (epoch {claim.epoch}, expires in {render.format_duration(claim.expires_at - result.now)})")
+
+
+@click.command("unclaim")
+@click.argument("task_id", metavar="ID")
+@click.option("--epoch", type=int, metavar="N", help="Refuse unless your claim has this epoch.")
+@pass_obj
+def unclaim_cmd(obj: Obj, task_id: str, epoch: int | None) -> None:
+    """Give a claimed task back (it becomes open).
+
+    \b
+    Example:
+      gitcoord unclaim T-12
+    """
+    from gitcoord import claims
+
+    _emit_task(obj, claims.unclaim(obj.ctx(), task_id, epoch=epoch), "unclaimed")
+
+
+@click.command("done")
+@click.argument("task_id", metavar="ID")
+@click.option("--review", is_flag=True, help="Hand it to review instead of finishing it.")
+@click.option("--epoch", type=int, metavar="N", help="Refuse unless your claim has this epoch.")
+@pass_obj
+def done_cmd(obj: Obj, task_id: str, review: bool, epoch: int | None) -> None:
+    """Finish a task you hold (or send it to review). With gitcoord.health set, that
+    command runs in your worktree first and a failure refuses (exit 1).
+
+    \b
+    Example:
+      gitcoord done T-12 --review
+    """
+    from gitcoord import claims
+
+    task = claims.done(obj.ctx(), task_id, review=review, epoch=epoch)
+    _emit_task(obj, task, "in review:" if review else "done:")
+
+
+@click.command("approve")
+@click.argument("task_id", metavar="ID")
+@pass_obj
+def approve_cmd(obj: Obj, task_id: str) -> None:
+    """Approve a task in review (not your own, unless gitcoord.allowSelfReview).
+
+    \b
+    Example:
+      gitcoord approve T-12
+    """
+    from gitcoord import claims
+
+    _emit_task(obj, claims.approve(obj.ctx(), task_id), "approved")
+
+
+@click.command("reject")
+@click.argument("task_id", metavar="ID")
+@click.option("--reason", metavar="TEXT", help="What to fix (required; kept on the task).")
+@pass_obj
+def reject_cmd(obj: Obj, task_id: str, reason: str | None) -> None:
+    """Send a task in review back to open, with the reason; its author gets a message.
+
+    \b
+    Example:
+      gitcoord reject T-12 --reason "tests missing for the empty case"
+    """
+    from gitcoord import claims
+
+    _emit_task(obj, claims.reject(obj.ctx(), task_id, reason), "rejected")
+
+
+@click.command("block")
+@click.argument("task_id", metavar="ID")
+@click.option("--reason", metavar="TEXT", help="Why (required).")
+@pass_obj
+def block_cmd(obj: Obj, task_id: str, reason: str | None) -> None:
+    """Block a task: claim --next skips it, and a claim on it ends.
+
+    \b
+    Example:
+      gitcoord block T-12 --reason "waiting for the API decision"
+    """
+    from gitcoord import claims
+
+    _emit_task(obj, claims.block(obj.ctx(), task_id, reason), "blocked")
+
+
+@click.command("unblock")
+@click.argument("task_id", metavar="ID")
+@pass_obj
+def unblock_cmd(obj: Obj, task_id: str) -> None:
+    """Make a blocked task open again.
+
+    \b
+    Example:
+      gitcoord unblock T-12
+    """
+    from gitcoord import claims
+
+    _emit_task(obj, claims.unblock(obj.ctx(), task_id), "unblocked")
+
+
+# ---------------------------------------------------------------- worktrees
+@click.group("worktree")
+def worktree_group() -> None:
+    """Worktrees bound to tasks and agents (add, list, remove).
+
+    \b
+    Example:
+      cd "$(gitcoord worktree add T-12 --agent alice)"
+    """
+
+
+@worktree_group.command("add")
+@click.argument("task_id", metavar="TASK")
+@click.option("--agent", "agent_name", metavar="NAME", help="Bind this agent name to the new worktree.")
+@click.option("--path", metavar="PATH", help="Where (default: next to the main worktree, <main>-<task>).")
+@click.option("--branch", metavar="BRANCH", help="New branch name (default: task/<task>).")
+@click.option("--ttl", metavar="DURATION", help="Claim TTL (default 60m or gitcoord.claimTtl).")
+@pass_obj
+def worktree_add(obj: Obj, task_id: str, agent_name: str | None, path: str | None, branch: str | None, ttl: str | None) -> None:
+    """Claim TASK and create a worktree for it on a new branch from the integration
+    ref; bind the agent name; print the path.
+
+    \b
+    Example:
+      cd "$(gitcoord worktree add T-12 --agent alice)"
+    """
+    from gitcoord import worktrees
+
+    ctx = obj.ctx()
+    agent = agent_name or obj.agent
+    result = worktrees.add(ctx, task_id, agent=agent, path=path, branch=branch, ttl=_duration(ttl))
+    if obj.json:
+        render.emit_json(result.to_json())
+    else:
+        render.line(str(result.path))
+
+
+@worktree_group.command("list")
+@pass_obj
+def worktree_list(obj: Obj) -> None:
+    """List worktrees with their agent, branch, claimed tasks and leases.
+
+    \b
+    Example:
+      gitcoord worktree list
+    """
+    from gitcoord import worktrees
+
+    items, now = worktrees.list_worktrees(obj.ctx())
+    if obj.json:
+        render.emit_json({"worktrees": [w.to_json(now) for w in items]})
+        return
+    rows = []
+    for w in items:
+        branch = w.branch.removeprefix("refs/heads/") if w.branch else "(detached)"
+        rows.append(
+            [
+                str(w.path) + ("" if w.exists else " (missing)"),
+                w.agent,
+                branch,
+                " ".join(t.id for t in w.tasks),
+                " ".join(lease.pattern for lease in w.leases),
+            ]
+        )
+    render.table(None, ["worktree", "agent", "branch", "tasks", "leases"], rows)
+
+
+@worktree_group.command("remove")
+@click.argument("target", metavar="PATH|TASK")
+@click.option("--force", is_flag=True, help="Remove even with uncommitted changes (they are lost).")
+@pass_obj
+def worktree_remove(obj: Obj, target: str, force: bool) -> None:
+    """Remove a worktree and release its leases and claims (its tasks reopen).
+
+    \b
+    Example:
+      gitcoord worktree remove ../main-T-12
+    """
+    from gitcoord import worktrees
+
+    result = worktrees.remove(obj.ctx(), target, force=force)
+    if obj.json:
+        render.emit_json(result.to_json())
+    else:
+        render.line(
+            f"removed {result.path}; released {len(result.leases)} lease(s) and"
+            f" {len(result.claims)} claim(s)"
+        )
+
+
+# ---------------------------------------------------------------- messages
+@click.command("send")
+@click.argument("words", nargs=-1, required=True, metavar="AGENT|--all TEXT")
+@click.option("--all", "to_all", is_flag=True, help="To everyone.")
+@pass_obj
+def send_cmd(obj: Obj, words: tuple[str, ...], to_all: bool) -> None:
+    """Send a message to an agent (by name) or to everyone.
+
+    \b
+    Example:
+      gitcoord send bob "I need src/api.py for ten minutes"
+      gitcoord send --all "main is frozen until 15:00"
+    """
+    from gitcoord import messages
+    from gitcoord.errors import BadInput
+
+    if to_all:
+        agent, text = None, " ".join(words)
+    else:
+        if len(words) < 2:
+            raise BadInput("usage: gitcoord send AGENT TEXT (or --all TEXT)")
+        agent, text = words[0], " ".join(words[1:])
+    msg = messages.send(obj.ctx(), agent, text, to_all=to_all)
+    if obj.json:
+        render.emit_json({"message": msg.to_json()})
+    else:
+        render.line(f"sent message {msg.id} to {agent or 'everyone'}")
+
+
+@click.command("inbox")
+@click.option("--ack", is_flag=True, help="Mark the messages shown as read.")
+@click.option("--all", "all_", is_flag=True, help="Include messages already read.")
+@pass_obj
+def inbox_cmd(obj: Obj, ack: bool, all_: bool) -> None:
+    """Show messages to you (your worktree, your agent name, everyone).
+
+    \b
+    Example:
+      gitcoord inbox --ack
+    """
+    from gitcoord import messages
+
+    items = messages.inbox(obj.ctx(), ack=ack, include_acked=all_)
+    if obj.json:
+        render.emit_json({"messages": [m.to_json() for m in items]})
+        return
+    if not items:
+        render.line("no messages")
+        return
+    for m in items:
+        who = m.sender.agent if m.sender else "gitcoord"
+        to = "" if m.to_agent or m.to_worktree else " (to everyone)"
+        seen = " (read)" if m.acked_at is not None else ""
+        render.line(f"#{m.id} {iso(m.sent_at)} from {who}{to}{seen}: {m.body}")
+
+
+def register(group: click.Group) -> None:
+    """Add this module's commands to ``group``."""
+    for cmd in (
+        task_group,
+        claim_cmd,
+        unclaim_cmd,
+        done_cmd,
+        approve_cmd,
+        reject_cmd,
+        block_cmd,
+        unblock_cmd,
+        worktree_group,
+        send_cmd,
+        inbox_cmd,
+    ):
+        group.add_command(cmd)

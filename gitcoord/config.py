@@ -1,0 +1,65 @@
+"""Settings from git config (``gitcoord.*``) and the environment, read with one git call."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+from gitcoord.durations import parse_duration
+from gitcoord.errors import BadInput
+from gitcoord.gitrepo import Repo
+
+DEFAULT_LEASE_TTL = 30 * 60.0
+DEFAULT_CLAIM_TTL = 60 * 60.0
+
+_TRUE = {"true", "yes", "on", "1"}
+_FALSE = {"false", "no", "off", "0", ""}
+
+
+def _bool(key: str, value: str | None, default: bool) -> bool:
+    if value is None:
+        return default
+    v = value.strip().lower()
+    if v in _TRUE:
+        return True
+    if v in _FALSE:
+        return False
+    raise BadInput(f"git config {key}={value!r} is not a boolean")
+
+
+@dataclass(frozen=True)
+class Settings:
+    integration: str | None = None
+    lease_ttl: float = DEFAULT_LEASE_TTL
+    claim_ttl: float = DEFAULT_CLAIM_TTL
+    require_lease: bool = False
+    strict_reads: bool = False
+    require_recorded: bool = False
+    allow_self_review: bool = False
+    store: str | None = None
+    project: str | None = None
+    health: str | None = None
+    event_hooks: dict[str, str] = field(default_factory=dict)
+    raw: dict[str, str] = field(default_factory=dict)
+
+
+def load(repo: Repo) -> Settings:
+    raw = repo.config_get_all_prefixed("gitcoord.")
+    get = raw.get
+    lease_ttl = get("gitcoord.leasettl") or get("gitcoord.ttl")
+    claim_ttl = get("gitcoord.claimttl")
+    hooks = {k[len("gitcoord.on.") :]: v for k, v in raw.items() if k.startswith("gitcoord.on.")}
+    return Settings(
+        integration=get("gitcoord.integration") or None,
+        lease_ttl=parse_duration(lease_ttl) if lease_ttl else DEFAULT_LEASE_TTL,
+        claim_ttl=parse_duration(claim_ttl) if claim_ttl else DEFAULT_CLAIM_TTL,
+        require_lease=_bool("gitcoord.requireLease", get("gitcoord.requirelease"), False),
+        strict_reads=_bool("gitcoord.strictReads", get("gitcoord.strictreads"), False),
+        require_recorded=_bool("gitcoord.requireRecorded", get("gitcoord.requirerecorded"), False),
+        allow_self_review=_bool("gitcoord.allowSelfReview", get("gitcoord.allowselfreview"), False),
+        store=os.environ.get("GITCOORD_STORE") or get("gitcoord.store") or None,
+        project=get("gitcoord.project") or None,
+        health=get("gitcoord.health") or None,
+        event_hooks=hooks,
+        raw=raw,
+    )

@@ -1,0 +1,86 @@
+"""Where a command runs: the worktree, its settings, the holder, and the store."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from gitcoord import config, gitrepo
+from gitcoord.errors import BadInput
+from gitcoord.models import Holder
+from gitcoord.store import Store, open_store
+
+
+def _check_agent(name: str) -> str:
+    name = name.strip()
+    if not name or any(c in name for c in "\0\n\r"):
+        raise BadInput(f"bad agent name {name!r}")
+    return name
+
+
+@dataclass
+class Context:
+    repo: gitrepo.Repo
+    settings: config.Settings
+    cwd: Path
+    agent_override: str | None = None
+    _store: Store | None = field(default=None, repr=False)
+    _holder: Holder | None = field(default=None, repr=False)
+    # Drain the hook journal into the store when it is opened (hooks on the commit path
+    # turn this off; see gitcoord.journal).
+    drain_journal: bool = True
+
+    @property
+    def host(self) -> str:
+        return gitrepo.host_id()
+
+    def store(self, *, create: bool = True) -> Store:
+        if self._store is None:
+            self._store = open_store(self.repo.common_dir, self.settings.store, create=create)
+            if self.settings.event_hooks:  # gitcoord.on.<event>: run after each commit
+                from gitcoord import eventhooks
+
+                eventhooks.attach(self, self._store)
+            if self.drain_journal:
+                self._drain()
+        return self._store
+
+    def _drain(self) -> None:
+        from gitcoord import journal
+
+        if journal.pending(self.repo.common_dir):  # one stat when there is nothing to do
+            journal.drain_quietly(self)
+
+    def holder(self) -> Holder:
+        """The caller: this worktree on this host, with its agent name (SPEC section 1)."""
+        if self._holder is None:
+            worktree = str(self.repo.root)
+            host = self.host
+            agent = self.agent_override or os.environ.get("GITCOORD_AGENT")
+            if not agent:
+                with self.store().snapshot() as tx:
+                    agent = tx.get_binding(worktree, host)
+            if not agent:
+                agent = self.repo.root.name
+            self._holder = Holder(worktree=worktree, host=host, agent=_check_agent(agent))
+        return self._holder
+
+    def integration_ref(self) -> str:
+        return self.repo.integration_ref(self.settings.integration)
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+
+
+def load(cwd: str | os.PathLike[str] | None = None, *, agent: str | None = None) -> Context:
+    where = Path(cwd) if cwd is not None else Path.cwd()
+    repo = gitrepo.discover(where)
+    return Context(
+        repo=repo,
+        settings=config.load(repo),
+        cwd=where,
+        agent_override=_check_agent(agent) if agent is not None else None,
+    )

@@ -1,0 +1,51 @@
+"""Durations like ``30m``, ``1h30m``, ``90s``, ``2d``, ``45`` (seconds)."""
+
+from __future__ import annotations
+
+import re
+
+from gitcoord.errors import BadInput
+
+_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
+_PART = re.compile(r"(\d+(?:\.\d+)?)([smhdw])")
+MAX_SECONDS = 366 * 86400.0
+
+
+def parse_duration(text: str, *, allow_zero: bool = False) -> float:
+    """Seconds in ``text``; BadInput for anything else (negative, garbage, > 1 year)."""
+    raw = text
+    text = text.strip().lower()
+    if not text:
+        raise BadInput("empty duration (use e.g. 30m, 1h, 90s, 2d)")
+    if re.fullmatch(r"\d+(?:\.\d+)?", text):
+        seconds = float(text)
+    else:
+        pos = 0
+        seconds = 0.0
+        for m in _PART.finditer(text):
+            if m.start() != pos:
+                break
+            seconds += float(m.group(1)) * _UNITS[m.group(2)]
+            pos = m.end()
+        if pos != len(text) or pos == 0:
+            raise BadInput(f"bad duration {raw!r} (use e.g. 30m, 1h, 90s, 2d)")
+    if seconds != seconds or seconds < 0 or (seconds == 0 and not allow_zero):
+        raise BadInput(f"bad duration {raw!r}: must be positive")
+    if seconds > MAX_SECONDS:
+        raise BadInput(f"bad duration {raw!r}: longer than a year")
+    return seconds
+
+
+def format_duration(seconds: float) -> str:
+    """Compact human form: ``29m``, ``1h05m``, ``45s``, ``-3m`` (expired)."""
+    neg = seconds < 0
+    s = int(abs(seconds))
+    if s < 60:
+        out = f"{s}s"
+    elif s < 3600:
+        out = f"{s // 60}m"
+    elif s < 86400:
+        out = f"{s // 3600}h{(s % 3600) // 60:02d}m"
+    else:
+        out = f"{s // 86400}d{(s % 86400) // 3600:02d}h"
+    return "-" + out if neg else out

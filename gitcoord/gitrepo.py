@@ -1,0 +1,586 @@
+"""The only module that talks to git.
+
+Everything goes through the ``git`` CLI with ``-z`` output (cheap to start, honours
+``GIT_INDEX_FILE`` and every config a user has). Git sets ``GIT_DIR``, ``GIT_INDEX_FILE``
+and friends inside hooks; :func:`no_git_env` clears them before we run git anywhere
+else, and the few callers that must see the hook's index pass it explicitly.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from gitcoord.errors import EnvironmentFailure, NotARepository
+
+EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
+ZERO_SHA = "0" * 40
+
+# Variables git exports to hooks that must not leak into git calls against another
+# repository or worktree (pre-commit's no_git_env keeps the same allow-list).
+_KEEP = frozenset(
+    {
+        "GIT_EXEC_PATH",
+        "GIT_SSH",
+        "GIT_SSH_COMMAND",
+        "GIT_SSL_CAINFO",
+        "GIT_SSL_NO_VERIFY",
+        "GIT_CONFIG_COUNT",
+        "GIT_HTTP_PROXY_AUTHMETHOD",
+        "GIT_ALLOW_PROTOCOL",
+        "GIT_ASKPASS",
+        "GIT_AUTHOR_NAME",
+        "GIT_AUTHOR_EMAIL",
+        "GIT_AUTHOR_DATE",
+        "GIT_COMMITTER_NAME",
+        "GIT_COMMITTER_EMAIL",
+        "GIT_COMMITTER_DATE",
+        "GIT_CONFIG_GLOBAL",
+        "GIT_CONFIG_SYSTEM",
+        "GIT_CONFIG_NOSYSTEM",
+        "GIT_TERMINAL_PROMPT",
+        "GIT_TRACE",
+    }
+)
+
+
+def no_git_env(base: Mapping[str, str] | None = None) -> dict[str, str]:
+    env = dict(os.environ if base is None else base)
+    return {
+        k: v
+        for k, v in env.items()
+        if not k.startswith("GIT_")
+        or k in _KEEP
+        or k.startswith("GIT_CONFIG_KEY_")
+        or k.startswith("GIT_CONFIG_VALUE_")
+    }
+
+
+class GitError(EnvironmentFailure):
+    code = "git"
+
+
+def run_git(
+    args: Sequence[str],
+    *,
+    cwd: str | os.PathLike[str],
+    env: Mapping[str, str] | None = None,
+    input: bytes | None = None,
+    check: bool = True,
+) -> subprocess.CompletedProcess[bytes]:
+    """Run git with a clean environment (plus ``env`` overrides)."""
+    full_env = no_git_env()
+    full_env["GIT_LITERAL_PATHSPECS"] = "1"
+    if env:
+        full_env.update(env)
+    try:
+        proc = subprocess.run(
+            ["git", *args],
+            cwd=cwd,
+            env=full_env,
+            input=input,
+            capture_output=True,
+            check=False,
+        )
+    except FileNotFoundError as e:
+        raise GitError("git is not installed or not on PATH") from e
+    except NotADirectoryError as e:
+        raise GitError(f"not a directory: {cwd}") from e
+    if check and proc.returncode != 0:
+        msg = proc.stderr.decode(errors="replace").strip()
+        raise GitError(f"git {' '.join(args[:3])} failed: {msg}")
+    return proc
+
+
+def _out(proc: subprocess.CompletedProcess[bytes]) -> str:
+    return proc.stdout.decode(errors="surrogateescape")
+
+
+def zsplit(data: bytes | str) -> list[str]:
+    if isinstance(data, bytes):
+        data = data.decode(errors="surrogateescape")
+    parts = data.split("\0")
+    if parts and parts[-1] == "":
+        parts.pop()
+    return parts
+
+
+@dataclass(frozen=True, slots=True)
+class DiffEntry:
+    """One path a commit records (``git diff --raw``): status A/M/D/T, modes, blob ids
+    (None for the missing side)."""
+
+    path: str
+    status: str
+    old_mode: str
+    new_mode: str
+    old_blob: str | None
+    new_blob: str | None
+
+
+def _parse_raw(items: Sequence[str]) -> list[DiffEntry]:
+    """Parse ``--raw -z --no-renames`` output (``:meta`` then path, repeated)."""
+    out: list[DiffEntry] = []
+    for i in range(0, len(items) - 1, 2):
+        meta = items[i].lstrip(":").split()
+        if len(meta) < 5:
+            continue
+        old_mode, new_mode, old_sha, new_sha, status = meta[:5]
+        out.append(
+            DiffEntry(
+                path=items[i + 1],
+                status=status[:1],
+                old_mode=old_mode,
+                new_mode=new_mode,
+                old_blob=None if old_sha == ZERO_SHA or old_mode == "000000" else old_sha,
+                new_blob=None if new_sha == ZERO_SHA or new_mode == "000000" else new_sha,
+            )
+        )
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class Repo:
+    """A worktree of a repository: where commands act."""
+
+    root: Path  # top of this worktree (absolute, real path); for a bare repo, the git dir
+    git_dir: Path  # this worktree's git dir
+    common_dir: Path  # shared by every worktree: the store lives here
+    bare: bool = False
+    # Extra environment for every git call (e.g. a pre-receive hook's quarantine object
+    # directory, which no_git_env() would otherwise strip).
+    extra_env: tuple[tuple[str, str], ...] = ()
+
+    def git(
+        self,
+        *args: str,
+        env: Mapping[str, str] | None = None,
+        input: bytes | None = None,
+        check: bool = True,
+    ) -> subprocess.CompletedProcess[bytes]:
+        extra: dict[str, str] = {"GIT_DIR": str(self.git_dir)}
+        if not self.bare:
+            extra["GIT_WORK_TREE"] = str(self.root)
+        if self.extra_env:
+            extra.update(self.extra_env)
+        if env:
+            extra.update(env)
+        return run_git(args, cwd=self.root, env=extra, input=input, check=check)
+
+    # ---- refs and objects -------------------------------------------------
+    def rev_parse(self, rev: str) -> str | None:
+        proc = self.git("rev-parse", "--verify", "--quiet", "--end-of-options", rev + "^{commit}", check=False)
+        if proc.returncode != 0:
+            return None
+        return _out(proc).strip() or None
+
+    def head(self) -> str | None:
+        return self.rev_parse("HEAD")
+
+    def current_branch(self) -> str | None:
+        proc = self.git("symbolic-ref", "--quiet", "HEAD", check=False)
+        return _out(proc).strip() or None if proc.returncode == 0 else None
+
+    def config_get(self, key: str) -> str | None:
+        proc = self.git("config", "--get", key, check=False)
+        if proc.returncode != 0:
+            return None
+        return _out(proc).rstrip("\n")
+
+    def config_get_all_prefixed(self, prefix: str) -> dict[str, str]:
+        """Every ``key value`` whose key starts with ``prefix`` (lower-cased keys, last wins)."""
+        proc = self.git("config", "-z", "--get-regexp", "^" + prefix.replace(".", r"\."), check=False)
+        result: dict[str, str] = {}
+        for item in zsplit(proc.stdout):
+            key, _, value = item.partition("\n")
+            result[key] = value
+        return result
+
+    def integration_ref(self, configured: str | None = None) -> str:
+        """The ref work merges into: configured, else the default branch."""
+        if configured:
+            return configured if configured.startswith("refs/") else self._expand(configured)
+        proc = self.git("symbolic-ref", "--quiet", "refs/remotes/origin/HEAD", check=False)
+        if proc.returncode == 0:
+            name = _out(proc).strip().removeprefix("refs/remotes/origin/")
+            if self.rev_parse(f"refs/heads/{name}"):
+                return f"refs/heads/{name}"
+        for name in ("main", "master", "trunk"):
+            if self.rev_parse(f"refs/heads/{name}"):
+                return f"refs/heads/{name}"
+        # The main worktree's branch (HEAD in the common dir).
+        head_file = self.common_dir / "HEAD"
+        try:
+            text = head_file.read_text().strip()
+        except OSError:
+            text = ""
+        if text.startswith("ref: "):
+            return text[5:]
+        return "refs/heads/main"
+
+    def _expand(self, name: str) -> str:
+        proc = self.git("rev-parse", "--symbolic-full-name", "--end-of-options", name, check=False)
+        full = _out(proc).strip()
+        return full or f"refs/heads/{name}"
+
+    def merge_base(self, a: str, b: str) -> str | None:
+        proc = self.git("merge-base", a, b, check=False)
+        return _out(proc).strip() or None if proc.returncode == 0 else None
+
+    def blobs_at(self, commit: str | None, paths: Iterable[str]) -> dict[str, str | None]:
+        """Blob id of each path at ``commit`` (None where it does not exist or is a tree)."""
+        wanted = list(dict.fromkeys(paths))
+        result: dict[str, str | None] = dict.fromkeys(wanted)
+        if not commit or not wanted:
+            return result
+        data = "".join(f"{commit}:{p}\n" for p in wanted).encode(errors="surrogateescape")
+        proc = self.git("cat-file", "--batch-check=%(objectname) %(objecttype)", input=data)
+        for path, line in zip(wanted, _out(proc).splitlines()):
+            parts = line.split()
+            if len(parts) == 2 and parts[1] in ("blob", "commit"):
+                result[path] = parts[0]
+        return result
+
+    def ls_files_under(self, commit: str, prefix: str) -> dict[str, str]:
+        """path -> blob id for every file at ``commit`` below ``prefix`` ('' for all)."""
+        args = ["ls-tree", "-r", "-z", "--full-tree", commit]
+        if prefix:
+            args += ["--", prefix]
+        proc = self.git(*args, check=False)
+        out: dict[str, str] = {}
+        if proc.returncode != 0:
+            return out
+        for item in zsplit(proc.stdout):
+            meta, _, path = item.partition("\t")
+            parts = meta.split()
+            if len(parts) == 3:
+                out[path] = parts[2]
+        return out
+
+    def changed_paths(self, a: str, b: str) -> list[str]:
+        """Paths that differ between two commits (both sides of renames)."""
+        proc = self.git("diff", "--no-renames", "--no-ext-diff", "--name-only", "-z", a, b)
+        return zsplit(proc.stdout)
+
+    def commits_touching(self, a: str, b: str, path: str, limit: int = 5) -> list[str]:
+        proc = self.git("log", f"--max-count={limit}", "--format=%H", f"{a}..{b}", "--", path, check=False)
+        return _out(proc).split()
+
+    # ---- what commits record (hooks and `gitcoord check`) ----------------------
+    def staged_changes(self, parent: str | None, index_file: str | None = None) -> list[DiffEntry]:
+        """What committing the index (``index_file``, else the worktree's) would record
+        relative to ``parent`` (None: a root commit). Both sides of renames, deletions,
+        mode changes and submodule pointers included."""
+        env = {"GIT_INDEX_FILE": index_file} if index_file else None
+        proc = self.git(
+            "diff-index", "--cached", "-z", "--raw", "--no-renames", "--ignore-submodules=none",
+            parent or EMPTY_TREE, env=env,
+        )
+        return _parse_raw(zsplit(proc.stdout))
+
+    def write_tree(self, index_file: str | None = None) -> str:
+        env = {"GIT_INDEX_FILE": index_file} if index_file else None
+        return _out(self.git("write-tree", env=env)).strip()
+
+    def commit_diffs(self, pairs: Sequence[tuple[str, str | None]]) -> list[list[DiffEntry]]:
+        """For each (commit, parent) the changes the commit records relative to that
+        parent (parent None: a root commit, against the empty tree). One git process."""
+        if not pairs:
+            return []
+        data = "".join(f"{c} {p}\n" if p else f"{c}\n" for c, p in pairs).encode()
+        proc = self.git(
+            "diff-tree", "--stdin", "-r", "-z", "--raw", "--no-renames", "--root", "--always",
+            "--ignore-submodules=none", input=data,
+        )
+        groups: list[list[DiffEntry]] = []
+        items = zsplit(proc.stdout)
+        i = 0
+        while i < len(items):
+            item = items[i]
+            if item.startswith(":") and groups and i + 1 < len(items):
+                groups[-1].extend(_parse_raw(items[i : i + 2]))
+                i += 2
+            else:  # a commit header: one per input line (--always)
+                groups.append([])
+                i += 1
+        if len(groups) != len(pairs):
+            raise GitError(f"git diff-tree returned {len(groups)} diffs for {len(pairs)} commits")
+        return groups
+
+    def commit_parents(self, revs: Sequence[str]) -> dict[str, list[str]]:
+        """commit -> its parents, for commits given as revision arguments to rev-list
+        (e.g. ``["B", "^A"]``), oldest first. Unknown revisions raise GitError."""
+        proc = self.git("rev-list", "--parents", "--reverse", "--topo-order", *revs, "--")
+        out: dict[str, list[str]] = {}
+        for line in _out(proc).splitlines():
+            parts = line.split()
+            if parts:
+                out[parts[0]] = parts[1:]
+        return out
+
+    def parents_of(self, shas: Sequence[str]) -> dict[str, list[str]]:
+        """commit -> its parents for exactly the given commits (no history walk)."""
+        wanted = list(dict.fromkeys(shas))
+        if not wanted:
+            return {}
+        proc = self.git(
+            "rev-list", "--no-walk=unsorted", "--parents", "--stdin",
+            input="".join(f"{s}\n" for s in wanted).encode(),
+        )
+        out: dict[str, list[str]] = {}
+        for line in _out(proc).splitlines():
+            parts = line.split()
+            if parts:
+                out[parts[0]] = parts[1:]
+        return out
+
+    def refs(self, *patterns: str) -> dict[str, tuple[str, str]]:
+        """refname -> (object id, symref target or '') for refs matching ``patterns``."""
+        proc = self.git(
+            "for-each-ref", "--format=%(refname)%00%(objectname)%00%(symref)", *patterns, check=False
+        )
+        out: dict[str, tuple[str, str]] = {}
+        for line in _out(proc).splitlines():
+            parts = line.split("\0")
+            if len(parts) == 3:
+                out[parts[0]] = (parts[1], parts[2])
+        return out
+
+    def is_ancestor(self, a: str, b: str) -> bool:
+        return self.git("merge-base", "--is-ancestor", a, b, check=False).returncode == 0
+
+    def objects_exist(self, shas: Iterable[str]) -> dict[str, bool]:
+        wanted = list(dict.fromkeys(shas))
+        if not wanted:
+            return {}
+        proc = self.git("cat-file", "--batch-check=%(objectname)", input="".join(f"{s}\n" for s in wanted).encode())
+        return {s: "missing" not in line for s, line in zip(wanted, _out(proc).splitlines())}
+
+    def blobs_many(self, specs: Iterable[tuple[str, str]]) -> dict[tuple[str, str], str | None]:
+        """Blob id of each (commit, path) (None where absent or a tree). One git process."""
+        wanted = list(dict.fromkeys(specs))
+        result: dict[tuple[str, str], str | None] = dict.fromkeys(wanted)
+        if not wanted:
+            return result
+        data = "".join(f"{c}:{p}\n" for c, p in wanted).encode(errors="surrogateescape")
+        proc = self.git("cat-file", "--batch-check=%(objectname) %(objecttype)", input=data)
+        for key, line in zip(wanted, _out(proc).splitlines()):
+            parts = line.split()
+            if len(parts) == 2 and parts[1] in ("blob", "commit"):
+                result[key] = parts[0]
+        return result
+
+    def log_paths(self, a: str, b: str, paths: Sequence[str]) -> dict[str, list[str]]:
+        """For each path, the commits in ``a..b`` that changed it (newest first)."""
+        out: dict[str, list[str]] = {p: [] for p in paths}
+        if not paths:
+            return out
+        proc = self.git(
+            "log", "--no-renames", "--name-only", "-z", "--format=%x01%H", f"{a}..{b}", "--",
+            *paths, check=False,
+        )
+        sha = None
+        for item in zsplit(proc.stdout):
+            if item.startswith("\x01"):
+                sha = item[1:]
+                continue
+            path = item[1:] if item.startswith("\n") else item
+            if sha and path in out:
+                out[path].append(sha)
+        return out
+
+    def merge_heads(self) -> list[str]:
+        """The commits being merged (``MERGE_HEAD``) while a merge is in progress."""
+        try:
+            text = (self.git_dir / "MERGE_HEAD").read_text()
+        except OSError:
+            return []
+        return text.split()
+
+    def operation_in_progress(self) -> str | None:
+        """'rebase' / 'cherry-pick' / 'revert' when a sequencer operation is under way."""
+        if (self.git_dir / "rebase-merge").is_dir() or (self.git_dir / "rebase-apply").is_dir():
+            return "rebase"
+        if (self.git_dir / "CHERRY_PICK_HEAD").exists():
+            return "cherry-pick"
+        if (self.git_dir / "REVERT_HEAD").exists():
+            return "revert"
+        return None
+
+    # ---- worktrees ----------------------------------------------------------
+    def hooks_dir(self) -> Path:
+        """Where git runs hooks for every worktree (honours core.hooksPath)."""
+        proc = self.git("rev-parse", "--git-path", "hooks")
+        p = Path(_out(proc).strip())
+        if not p.is_absolute():
+            p = self.root / p
+        return Path(os.path.abspath(p))
+
+    def worktree_paths(self) -> list[Path]:
+        proc = self.git("worktree", "list", "--porcelain", "-z")
+        paths: list[Path] = []
+        bare_next = False
+        for item in zsplit(proc.stdout):
+            if item.startswith("worktree "):
+                paths.append(Path(item[len("worktree ") :]))
+                bare_next = True
+            elif item == "bare" and bare_next and paths:
+                paths.pop()
+        return paths
+
+    # ---- worktree management (tasks) -----------------------------------------
+    def worktree_entries(self) -> list[WorktreeEntry]:
+        """Every worktree of the repository (the main one first), bare entries skipped."""
+        proc = self.git("worktree", "list", "--porcelain", "-z")
+        out: list[WorktreeEntry] = []
+        cur: dict[str, str] = {}
+
+        def flush() -> None:
+            if cur.get("worktree") and "bare" not in cur:
+                branch = cur.get("branch")
+                out.append(
+                    WorktreeEntry(
+                        path=Path(cur["worktree"]),
+                        head=cur.get("HEAD"),
+                        branch=branch,
+                        locked="locked" in cur,
+                        prunable="prunable" in cur,
+                    )
+                )
+            cur.clear()
+
+        for item in zsplit(proc.stdout):
+            if not item:
+                flush()
+                continue
+            key, _, value = item.partition(" ")
+            if key == "worktree":
+                flush()
+            cur[key] = value
+        flush()
+        return out
+
+    def branch_name_ok(self, name: str) -> bool:
+        proc = self.git("check-ref-format", "--branch", name, check=False)
+        return proc.returncode == 0 and not name.startswith("-")
+
+    def worktree_add(self, path: Path, branch: str, start: str) -> None:
+        """``git worktree add -b BRANCH PATH START``."""
+        self.git("worktree", "add", "-q", "-b", branch, str(path), start)
+
+    def worktree_remove(self, path: Path, *, force: bool = False) -> None:
+        args = ["worktree", "remove"] + (["--force", "--force"] if force else []) + [str(path)]
+        self.git(*args)
+
+    def worktree_prune(self) -> None:
+        self.git("worktree", "prune")
+
+    def dirty_paths(self) -> list[str]:
+        """Paths with uncommitted changes in this worktree (untracked files included)."""
+        proc = self.git("status", "--porcelain=v1", "-z", "--untracked-files=normal")
+        out: list[str] = []
+        items = zsplit(proc.stdout)
+        i = 0
+        while i < len(items):
+            entry = items[i]
+            out.append(entry[3:])
+            if entry[:1] in ("R", "C"):
+                i += 1  # the rename's source follows
+            i += 1
+        return out
+
+    # ---- hooks (install.py) -------------------------------------------------
+    def hooks_path_config(self) -> str | None:
+        """``core.hooksPath`` as git reads it (``~`` expanded), or None when unset."""
+        proc = self.git("config", "--type=path", "--get", "core.hooksPath", check=False)
+        value = _out(proc).rstrip("\n")
+        return value if proc.returncode == 0 and value else None
+
+    def hooks_dirs_per_worktree(self) -> bool:
+        """A relative ``core.hooksPath`` is taken from the top of each worktree, so each
+        worktree (including ones created later) has a hooks directory of its own."""
+        value = self.hooks_path_config()
+        return value is not None and not os.path.isabs(value)
+
+    def all_hooks_dirs(self) -> list[Path]:
+        """Every directory git runs this repository's hooks from: ``hooks_dir()``, plus,
+        with a relative ``core.hooksPath``, that of every other worktree."""
+        dirs = [self.hooks_dir()]
+        if self.hooks_dirs_per_worktree():
+            for wt in self.worktree_paths():
+                if not wt.is_dir():
+                    continue  # a worktree whose directory is gone (prunable)
+                proc = run_git(["rev-parse", "--git-path", "hooks"], cwd=wt, check=False)
+                value = _out(proc).strip()
+                if proc.returncode != 0 or not value:
+                    continue
+                p = Path(value)
+                dirs.append(Path(os.path.abspath(p if p.is_absolute() else wt / p)))
+        seen: set[Path] = set()
+        unique: list[Path] = []
+        for d in dirs:
+            key = d.resolve()
+            if key not in seen:
+                seen.add(key)
+                unique.append(d)
+        return unique
+
+
+@dataclass(frozen=True, slots=True)
+class WorktreeEntry:
+    path: Path
+    head: str | None
+    branch: str | None  # refs/heads/...; None when detached
+    locked: bool = False
+    prunable: bool = False
+
+
+def discover(cwd: str | os.PathLike[str] | None = None) -> Repo:
+    """Find the worktree containing ``cwd`` (any subdirectory of a main or linked worktree)."""
+    where = Path(cwd) if cwd is not None else Path.cwd()
+    env: dict[str, str] = {}
+    # Inside a hook git tells us exactly which repository this is.
+    if os.environ.get("GIT_DIR"):
+        env["GIT_DIR"] = os.path.abspath(os.environ["GIT_DIR"])
+        if os.environ.get("GIT_WORK_TREE"):
+            env["GIT_WORK_TREE"] = os.path.abspath(os.environ["GIT_WORK_TREE"])
+    proc = run_git(
+        ["rev-parse", "--is-bare-repository", "--absolute-git-dir", "--git-common-dir", "--show-toplevel"],
+        cwd=where,
+        env=env,
+        check=False,
+    )
+    if proc.returncode != 0:
+        # --show-toplevel fails in a bare repository; retry without it.
+        proc2 = run_git(
+            ["rev-parse", "--is-bare-repository", "--absolute-git-dir", "--git-common-dir"],
+            cwd=where,
+            env=env,
+            check=False,
+        )
+        if proc2.returncode != 0 or _out(proc2).split("\n", 1)[0].strip() != "true":
+            raise NotARepository(f"not a git repository: {where}")
+        lines = _out(proc2).splitlines()
+        git_dir = Path(lines[1]).resolve()
+        return Repo(root=git_dir, git_dir=git_dir, common_dir=_abs(lines[2], where), bare=True)
+    lines = _out(proc).splitlines()
+    bare = lines[0].strip() == "true"
+    git_dir = Path(lines[1]).resolve()
+    common = _abs(lines[2], where)
+    root = Path(lines[3]).resolve() if len(lines) > 3 and lines[3] else git_dir
+    return Repo(root=root, git_dir=git_dir, common_dir=common, bare=bare)
+
+
+def _abs(p: str, where: Path) -> Path:
+    path = Path(p)
+    if not path.is_absolute():
+        path = where / path
+    return path.resolve()
+
+
+def host_id() -> str:
+    return os.environ.get("GITCOORD_HOST") or socket.gethostname() or "localhost"

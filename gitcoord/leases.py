@@ -1,0 +1,402 @@
+"""Leases: acquire (all or nothing), renew, release, expire, list, read sets (SPEC section 3)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from gitcoord import audit, paths
+from gitcoord.context import Context
+from gitcoord.errors import BadInput, Denied, NotFound
+from gitcoord.models import Conflict, Holder, Lease, Read
+from gitcoord.paths import Pattern
+from gitcoord.staleness import StalePath, stale_paths
+from gitcoord.store.base import NewLease, Tx
+
+MAX_BASE_BLOBS = 2000  # beyond this a lease's base is its commit alone (blobs derivable from it)
+
+
+@dataclass
+class GrantResult:
+    granted: list[Lease] = field(default_factory=list)
+    renewed: list[Lease] = field(default_factory=list)
+    stale: list[StalePath] = field(default_factory=list)
+    now: float = 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "granted": [lease.to_json(self.now) for lease in self.granted],
+            "renewed": [lease.to_json(self.now) for lease in self.renewed],
+            "stale": [s.to_json() for s in self.stale],
+        }
+
+
+def reap_expired(tx: Tx) -> list[Lease]:
+    """Mark leases whose expiry passed as expired, one audit event each."""
+    reaped: list[Lease] = []
+    for lease in tx.due_expired_leases():
+        updated = tx.update_lease(lease.id, state="expired")
+        audit.append(
+            tx,
+            "lease.expired",
+            lease.holder,
+            subject=lease.pattern,
+            details={"lease_id": lease.id, "epoch": lease.epoch, "expired_at": lease.expires_at},
+            task=lease.task,
+            paths=[lease.key] if lease.key else [],
+        )
+        reaped.append(updated)
+    return reaped
+
+
+def candidate_keys(p: Pattern) -> tuple[list[str], list[str]]:
+    """Index keys that could hold a lease overlapping ``p``: its ancestors and itself,
+    plus (for directories and globs) everything below its key."""
+    keys = [*paths.ancestors(p.key), p.key] if p.key else [""]
+    subtree = [p.key] if p.kind in ("dir", "glob") else []
+    return keys, subtree
+
+
+def find_conflicts(
+    tx: Tx, holder: Holder, patterns: Sequence[Pattern], exclusive: bool
+) -> list[Conflict]:
+    out: list[Conflict] = []
+    for p in patterns:
+        keys, subtree = candidate_keys(p)
+        for lease in tx.lease_candidates(keys, subtree):
+            if lease.holder.same_place(holder):
+                continue
+            if not exclusive and not lease.exclusive:
+                continue  # shared conflicts only with exclusive
+            witness = paths.overlap(p, paths.pattern_from_text(lease.pattern))
+            if witness is not None:
+                out.append(Conflict(requested=p.text, lease=lease, witness=witness))
+    return out
+
+
+def _base(ctx: Context, patterns: Sequence[Pattern]) -> tuple[str | None, dict[str, str]]:
+    """The integration commit and the blob of each leased file there."""
+    repo = ctx.repo
+    tip = repo.rev_parse(ctx.integration_ref())
+    if tip is None:
+        return None, {}
+    blobs: dict[str, str] = {}
+    files = [p.text for p in patterns if p.kind == "file"]
+    for path, blob in repo.blobs_at(tip, files).items():
+        if blob:
+            blobs[path] = blob
+    for p in patterns:
+        if p.kind == "file" or len(blobs) >= MAX_BASE_BLOBS:
+            continue
+        for path, blob in repo.ls_files_under(tip, p.key).items():
+            if paths.matches(p, path):
+                blobs[path] = blob
+                if len(blobs) >= MAX_BASE_BLOBS:
+                    break
+    return tip, blobs
+
+
+def parse_patterns(ctx: Context, raw: Sequence[str]) -> list[Pattern]:
+    if not raw:
+        raise BadInput("no pattern given")
+    out: dict[str, Pattern] = {}
+    for r in raw:
+        p = paths.parse_pattern(r, cwd=ctx.cwd, root=ctx.repo.root)
+        out.setdefault(p.text, p)
+    return list(out.values())
+
+
+def acquire(
+    ctx: Context,
+    raw_patterns: Sequence[str],
+    *,
+    exclusive: bool = True,
+    ttl: float | None = None,
+    reason: str | None = None,
+    task: str | None = None,
+    wait: float | None = None,
+) -> GrantResult:
+    """Grant every pattern or none. Raises :class:`Denied` naming each conflict."""
+    patterns = parse_patterns(ctx, raw_patterns)
+    holder = ctx.holder()
+    ttl = ttl if ttl is not None else ctx.settings.lease_ttl
+    base_commit, base_blobs = _base(ctx, patterns)
+    deadline = time.monotonic() + wait if wait else None
+    delay = 0.05
+    while True:
+        result = _try_acquire(
+            ctx, holder, patterns, exclusive, ttl, reason, task, base_commit, base_blobs,
+            record_denial=deadline is None or time.monotonic() >= deadline,
+        )
+        if isinstance(result, GrantResult):
+            break
+        if deadline is None or time.monotonic() >= deadline:
+            raise _denied(result, result_now(ctx))
+        time.sleep(min(delay, max(0.0, deadline - time.monotonic())))
+        delay = min(delay * 2, 1.0)
+    head = ctx.repo.head()
+    leased = result.granted + result.renewed
+    result.stale = stale_paths(
+        ctx.repo,
+        head,
+        ctx.integration_ref(),
+        lambda path: any(paths.matches(paths.pattern_from_text(lease.pattern), path) for lease in leased),
+    )
+    return result
+
+
+def result_now(ctx: Context) -> float:
+    with ctx.store().snapshot() as tx:
+        return tx.now
+
+
+def _try_acquire(
+    ctx: Context,
+    holder: Holder,
+    patterns: Sequence[Pattern],
+    exclusive: bool,
+    ttl: float,
+    reason: str | None,
+    task: str | None,
+    base_commit: str | None,
+    base_blobs: dict[str, str],
+    *,
+    record_denial: bool,
+) -> GrantResult | list[Conflict]:
+    with ctx.store().transaction() as tx:
+        reap_expired(tx)
+        conflicts = find_conflicts(tx, holder, patterns, exclusive)
+        if conflicts:
+            if record_denial:
+                audit.append(
+                    tx,
+                    "lease.denied",
+                    holder,
+                    subject=" ".join(p.text for p in patterns),
+                    details={
+                        "mode": "exclusive" if exclusive else "shared",
+                        "conflicts": [c.to_json(tx.now) for c in conflicts],
+                    },
+                    task=task,
+                    paths=[c.witness for c in conflicts],
+                )
+            return conflicts
+        mine = {lease.pattern: lease for lease in tx.leases(active_only=True, holder=holder)}
+        result = GrantResult(now=tx.now)
+        for p in patterns:
+            blobs = {k: v for k, v in base_blobs.items() if paths.matches(p, k)}
+            existing = mine.get(p.text)
+            if existing is not None:
+                changed_mode = existing.exclusive != exclusive
+                lease = tx.update_lease(
+                    existing.id,
+                    expires_at=tx.now + ttl,
+                    ttl=ttl,
+                    exclusive=exclusive,
+                    reason=reason,
+                    task=task,
+                    epoch=tx.next_epoch() if changed_mode else None,
+                )
+                audit.append(
+                    tx,
+                    "lease.renewed",
+                    holder,
+                    subject=p.text,
+                    details={
+                        "lease_id": lease.id,
+                        "epoch": lease.epoch,
+                        "expires_at": lease.expires_at,
+                        "mode": "exclusive" if exclusive else "shared",
+                        "via": "re-lease",
+                    },
+                    task=task,
+                    paths=[p.key] if p.key else [],
+                )
+                result.renewed.append(lease)
+                continue
+            lease = tx.insert_lease(
+                NewLease(
+                    pattern=p.text,
+                    kind=p.kind,
+                    key=p.key,
+                    exclusive=exclusive,
+                    holder=holder,
+                    epoch=tx.next_epoch(),
+                    ttl=ttl,
+                    expires_at=tx.now + ttl,
+                    reason=reason,
+                    task=task,
+                    base_commit=base_commit,
+                    base_blobs=blobs,
+                )
+            )
+            audit.append(
+                tx,
+                "lease.granted",
+                holder,
+                subject=p.text,
+                shas=[base_commit] if base_commit else [],
+                details={
+                    "lease_id": lease.id,
+                    "epoch": lease.epoch,
+                    "mode": "exclusive" if exclusive else "shared",
+                    "expires_at": lease.expires_at,
+                    "reason": reason,
+                    "base_commit": base_commit,
+                },
+                task=task,
+                paths=[p.key] if p.key else [],
+            )
+            result.granted.append(lease)
+        return result
+
+
+def _denied(conflicts: list[Conflict], now: float) -> Denied:
+    lines = []
+    for c in conflicts:
+        h = c.lease.holder
+        why = f", reason: {c.lease.reason}" if c.lease.reason else ""
+        mode = "exclusive" if c.lease.exclusive else "shared"
+        lines.append(
+            f"{c.requested}: held by {h.agent} ({h.worktree} on {h.host}) as {c.lease.pattern}"
+            f" [{mode}], expires in {_fmt(c.lease.expires_at - now)}{why}; e.g. {c.witness}"
+        )
+    return Denied(
+        "lease denied:\n  " + "\n  ".join(lines),
+        details={"conflicts": [c.to_json(now) for c in conflicts]},
+    )
+
+
+def _fmt(seconds: float) -> str:
+    from gitcoord.durations import format_duration
+
+    return format_duration(seconds)
+
+
+def renew(ctx: Context, *, ttl: float | None = None) -> list[Lease]:
+    """Extend every active lease of the caller (heartbeat)."""
+    holder = ctx.holder()
+    with ctx.store().transaction() as tx:
+        reap_expired(tx)
+        out: list[Lease] = []
+        for lease in tx.leases(active_only=True, holder=holder):
+            t = ttl if ttl is not None else tx.lease_ttl(lease.id)
+            updated = tx.update_lease(lease.id, expires_at=tx.now + t, ttl=t)
+            audit.append(
+                tx,
+                "lease.renewed",
+                holder,
+                subject=lease.pattern,
+                details={"lease_id": lease.id, "epoch": lease.epoch, "expires_at": updated.expires_at},
+                task=lease.task,
+                paths=[lease.key] if lease.key else [],
+            )
+            out.append(updated)
+        return out
+
+
+def release(
+    ctx: Context,
+    raw_patterns: Sequence[str],
+    *,
+    all_: bool = False,
+    force: bool = False,
+) -> list[Lease]:
+    """Release the caller's leases (all, or those named). ``force`` releases another
+    holder's lease on exactly the named pattern, audited, leaving that holder a message."""
+    if all_ and raw_patterns:
+        raise BadInput("give patterns or --all, not both")
+    if not all_ and not raw_patterns:
+        raise BadInput("nothing to release: name patterns or use --all")
+    if all_ and force:
+        raise BadInput("--force releases named patterns only")
+    holder = ctx.holder()
+    wanted = [p.text for p in parse_patterns(ctx, raw_patterns)] if raw_patterns else []
+    with ctx.store().transaction() as tx:
+        reap_expired(tx)
+        active = tx.leases(active_only=True)
+        mine = [lease for lease in active if lease.holder.same_place(holder)]
+        if all_:
+            targets = mine
+        else:
+            targets = []
+            for text in wanted:
+                own = [lease for lease in mine if lease.pattern == text]
+                if own:
+                    targets += own
+                    continue
+                others = [lease for lease in active if lease.pattern == text]
+                if others and force:
+                    targets += others
+                elif others:
+                    h = others[0].holder
+                    raise Denied(
+                        f"{text} is leased by {h.agent} ({h.worktree}), not by you;"
+                        " use --force to release another holder's lease (audited)"
+                    )
+                else:
+                    raise NotFound(f"no active lease on {text}")
+        out: list[Lease] = []
+        for lease in targets:
+            updated = tx.update_lease(lease.id, state="released")
+            forced = not lease.holder.same_place(holder)
+            audit.append(
+                tx,
+                "lease.force_released" if forced else "lease.released",
+                holder,
+                subject=lease.pattern,
+                details={
+                    "lease_id": lease.id,
+                    "epoch": lease.epoch,
+                    "former_holder": lease.holder.to_json(),
+                },
+                task=lease.task,
+                paths=[lease.key] if lease.key else [],
+            )
+            if forced:
+                tx.insert_message(
+                    holder,
+                    f"{holder.agent} force-released your lease on {lease.pattern}"
+                    f" (lease {lease.id}, epoch {lease.epoch})",
+                    to_agent=lease.holder.agent,
+                    to_worktree=lease.holder.worktree,
+                    to_host=lease.holder.host,
+                )
+            out.append(updated)
+        return out
+
+
+def list_leases(ctx: Context, *, all_: bool = False, mine: bool = False) -> tuple[list[Lease], float]:
+    holder = ctx.holder() if mine else None
+    with ctx.store().snapshot() as tx:
+        return tx.leases(active_only=not all_, holder=holder), tx.now
+
+
+def record_reads(ctx: Context, raw_paths: Sequence[str]) -> list[Read]:
+    """Record, without leasing, the blobs this worktree based its work on (at HEAD)."""
+    if not raw_paths:
+        raise BadInput("no path given")
+    norm = list(
+        dict.fromkeys(paths.normalize_path(r, cwd=ctx.cwd, root=ctx.repo.root) for r in raw_paths)
+    )
+    head = ctx.repo.head()
+    blobs = ctx.repo.blobs_at(head, norm)
+    holder = ctx.holder()
+    with ctx.store().transaction() as tx:
+        out = []
+        for path in norm:
+            read = Read(path=path, blob=blobs[path], commit=head, holder=holder, read_at=tx.now)
+            tx.upsert_read(read)
+            out.append(read)
+        audit.append(
+            tx,
+            "read.recorded",
+            holder,
+            subject=" ".join(norm),
+            shas=[head] if head else [],
+            details={"reads": {r.path: r.blob for r in out}},
+            paths=norm,
+        )
+        return out

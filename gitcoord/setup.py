@@ -1,0 +1,48 @@
+"""``gitcoord init`` and ``gitcoord gc``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gitcoord import audit
+from gitcoord.context import Context
+from gitcoord.models import Lease
+
+
+def init(ctx: Context) -> dict[str, Any]:
+    """Create the store and install the hooks (``hooks``: what :func:`install.install` did)."""
+    from gitcoord import install
+
+    store = ctx.store(create=True)
+    hooks = install.install(ctx.repo)
+    return {"store": store.location, "schema_version": store.schema_version(), "hooks": hooks.to_json()}
+
+
+def gc(ctx: Context) -> list[Lease]:
+    """Reap active leases whose worktree no longer exists on this host."""
+    alive = {str(p) for p in ctx.repo.worktree_paths()}
+    holder = ctx.holder()
+    reaped: list[Lease] = []
+    with ctx.store().transaction() as tx:
+        for lease in tx.leases(active_only=False):
+            if lease.state != "active" or lease.holder.host != holder.host:
+                continue
+            if lease.holder.worktree in alive:
+                continue
+            updated = tx.update_lease(lease.id, state="reaped")
+            audit.append(
+                tx,
+                "lease.reaped",
+                holder,
+                subject=lease.pattern,
+                details={
+                    "lease_id": lease.id,
+                    "epoch": lease.epoch,
+                    "former_holder": lease.holder.to_json(),
+                    "why": "worktree no longer exists",
+                },
+                task=lease.task,
+                paths=[lease.key] if lease.key else [],
+            )
+            reaped.append(updated)
+    return reaped

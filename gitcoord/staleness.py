@@ -1,0 +1,239 @@
+"""Stale-read detection (SPEC section 5).
+
+With P the worktree's commit, I the integration tip and M = merge-base(P, I), a path X is
+stale when the integration line changed it since the fork and this worktree does not have
+that version: ``blob(I:X) != blob(M:X)`` and ``blob(I:X) != blob(P:X)``.
+
+:func:`stale_paths` checks a worktree (lease grants). The hooks gather the same facts for a
+commit (or the index) with :func:`commit_bases` -- a merge has one (P, M) pair per parent
+and is stale only when stale against every parent -- and :func:`read_set_blobs` for the
+read set; :func:`commits_and_holders` names the integration commits that changed a path
+and who made them (from the audit trail). The predicate itself is :func:`is_stale`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from gitcoord.gitrepo import Repo
+from gitcoord.models import Holder
+from gitcoord.store.commits_api import CommitsTx
+
+
+def is_stale(at_tip: str | None, at_base: str | None, at_parent: str | None) -> bool:
+    """SPEC section 5: the integration line changed the path since the fork, and this
+    side does not have that version."""
+    return at_tip != at_base and at_tip != at_parent
+
+
+@dataclass(frozen=True)
+class StalePath:
+    path: str
+    integration_ref: str
+    integration_tip: str
+    merge_base: str
+    integration_blob: str | None
+    base_blob: str | None
+    local_blob: str | None
+    commits: list[str] = field(default_factory=list)
+
+    def fix(self) -> str:
+        short = self.integration_ref.removeprefix("refs/heads/")
+        return f"git rebase {short}"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "path": self.path,
+            "integration_ref": self.integration_ref,
+            "integration_tip": self.integration_tip,
+            "merge_base": self.merge_base,
+            "integration_blob": self.integration_blob,
+            "base_blob": self.base_blob,
+            "local_blob": self.local_blob,
+            "commits": self.commits,
+            "fix": self.fix(),
+        }
+
+
+def stale_paths(
+    repo: Repo,
+    head: str | None,
+    integration_ref: str,
+    select: Callable[[str], bool] | Iterable[str],
+) -> list[StalePath]:
+    """Paths (chosen by ``select``: a predicate or an explicit list) that are stale at ``head``."""
+    if head is None:
+        return []
+    tip = repo.rev_parse(integration_ref)
+    if tip is None or tip == head:
+        return []
+    base = repo.merge_base(head, tip)
+    if base is None or base == tip:
+        return []
+    changed = repo.changed_paths(base, tip)
+    if callable(select):
+        candidates = [p for p in changed if select(p)]
+    else:
+        wanted = set(select)
+        candidates = [p for p in changed if p in wanted]
+    if not candidates:
+        return []
+    at_tip = repo.blobs_at(tip, candidates)
+    at_base = repo.blobs_at(base, candidates)
+    at_head = repo.blobs_at(head, candidates)
+    out: list[StalePath] = []
+    for path in candidates:
+        bi, bm, bp = at_tip[path], at_base[path], at_head[path]
+        if is_stale(bi, bm, bp):
+            out.append(
+                StalePath(
+                    path=path,
+                    integration_ref=integration_ref,
+                    integration_tip=tip,
+                    merge_base=base,
+                    integration_blob=bi,
+                    base_blob=bm,
+                    local_blob=bp,
+                    commits=repo.commits_touching(base, tip, path),
+                )
+            )
+    return out
+
+
+# ---------------------------------------------------------------------------------------
+# Commits (hooks, `gitcoord check`)
+# ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ParentBase:
+    """One parent P of a commit, its fork point M = merge-base(P, I), and blobs there."""
+
+    parent: str
+    merge_base: str
+    at_base: dict[str, str | None]
+    at_parent: dict[str, str | None]
+
+
+@dataclass(frozen=True)
+class Bases:
+    """What the stale-read predicate needs for one commit's touched paths.
+
+    ``parents`` empty means nothing can be stale (no integration ref, a root commit,
+    or some parent already contains the integration tip).
+    """
+
+    integration_ref: str
+    tip: str | None
+    at_tip: dict[str, str | None] = field(default_factory=dict)
+    parents: list[ParentBase] = field(default_factory=list)
+
+    def stale(self, path: str) -> bool:
+        if not self.parents:
+            return False
+        bi = self.at_tip.get(path)
+        return all(is_stale(bi, pb.at_base.get(path), pb.at_parent.get(path)) for pb in self.parents)
+
+    def merge_base_of(self) -> str | None:
+        return self.parents[0].merge_base if self.parents else None
+
+
+def commit_bases(
+    repo: Repo,
+    integration_ref: str,
+    tip: str | None,
+    parents: list[str],
+    paths: list[str],
+    parent_blobs: list[dict[str, str | None]],
+    *,
+    merge_bases: dict[str, str | None] | None = None,
+) -> Bases:
+    """Gather blob(I:X), and per parent M and blob(M:X), for the touched ``paths``.
+
+    ``parent_blobs[k]`` holds blob(P_k:X) (the old side of the commit's diff against P_k).
+    ``merge_bases`` caches merge-base(P, I) across commits (pre-push checks many).
+    Git calls: one merge-base per new parent, then one cat-file for all blobs.
+    """
+    bases = Bases(integration_ref=integration_ref, tip=tip)
+    if tip is None or not parents or not paths:
+        return bases
+    cache = merge_bases if merge_bases is not None else {}
+    forks: list[str] = []
+    for p in parents:
+        if p not in cache:
+            cache[p] = repo.merge_base(p, tip)
+        m = cache[p]
+        if m is None:
+            return bases  # unrelated history: no fork point, nothing to compare
+        if m == tip:
+            return bases  # this parent already contains the integration tip
+        forks.append(m)
+    specs = [(tip, x) for x in paths] + [(m, x) for m in dict.fromkeys(forks) for x in paths]
+    blobs = repo.blobs_many(specs)
+    at_tip = {x: blobs[(tip, x)] for x in paths}
+    pbs = [
+        ParentBase(
+            parent=p,
+            merge_base=m,
+            at_base={x: blobs[(m, x)] for x in paths},
+            at_parent={x: pblobs.get(x) for x in paths},
+        )
+        for p, m, pblobs in zip(parents, forks, parent_blobs, strict=True)
+    ]
+    return Bases(integration_ref=integration_ref, tip=tip, at_tip=at_tip, parents=pbs)
+
+
+def read_set_blobs(repo: Repo, tip: str | None, read_paths: Iterable[str]) -> dict[str, str | None]:
+    """blob(I:R) for each path of a read set (one git process)."""
+    wanted = list(read_paths)
+    if tip is None or not wanted:
+        return {}
+    return repo.blobs_at(tip, wanted)
+
+
+@dataclass(frozen=True)
+class ChangeOrigin:
+    """An integration commit that changed a path, and who made it (when recorded)."""
+
+    sha: str
+    holder: Holder | None
+
+    def label(self) -> str:
+        who = self.holder.agent if self.holder else "unknown holder"
+        return f"{self.sha[:12]} ({who})"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"sha": self.sha, "holder": self.holder.to_json() if self.holder else None}
+
+
+def commits_and_holders(
+    repo: Repo,
+    tx: CommitsTx,
+    merge_base: str,
+    tip: str,
+    paths: list[str],
+    limit: int = 5,
+) -> dict[str, list[ChangeOrigin]]:
+    """For each path, the newest commits in ``merge_base..tip`` that changed it, with their
+    holders from the audit trail (a rebased commit is traced through the rewrite map)."""
+    changed = repo.log_paths(merge_base, tip, paths)
+    shas = list(dict.fromkeys(s for lst in changed.values() for s in lst[:limit]))
+    holders = commit_holders(tx, shas)
+    return {p: [ChangeOrigin(s, holders.get(s)) for s in lst[:limit]] for p, lst in changed.items()}
+
+
+def commit_holders(tx: CommitsTx, shas: list[str]) -> dict[str, Holder]:
+    """Holders of the given commits from the audit trail (directly, or via a rewrite)."""
+    records = tx.commit_records(shas)
+    out = {sha: rec.holder for sha, rec in records.items()}
+    missing = [s for s in shas if s not in out]
+    if missing:
+        rewrites = tx.rewrites_to(missing)
+        olds = {s: rws[-1].old_sha for s, rws in rewrites.items() if rws}
+        old_records = tx.commit_records(list(olds.values()))
+        for new, old in olds.items():
+            if old in old_records:
+                out[new] = old_records[old].holder
+    return out

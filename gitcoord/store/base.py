@@ -1,0 +1,192 @@
+"""The store interface. Implementations: :mod:`gitcoord.store.sqlite` (PostgreSQL later).
+
+Every operation of the core runs inside one :meth:`Store.transaction` (a write
+transaction, serialised against every other writer) or :meth:`Store.snapshot`
+(a consistent read). ``Tx.now`` is the store's clock, captured when the
+transaction starts: expiry never depends on a caller's clock.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass
+from typing import Any
+
+from gitcoord.models import Event, Holder, Lease, Message, Read
+from gitcoord.store.commits_api import CommitsTx
+from gitcoord.store.migrations import LATEST as SCHEMA_VERSION
+from gitcoord.store.tasks_api import TasksTx
+
+__all__ = ["SCHEMA_VERSION", "EventQuery", "NewLease", "Store", "Tx"]
+
+
+
+@dataclass(frozen=True, slots=True)
+class NewLease:
+    pattern: str
+    kind: str
+    key: str
+    exclusive: bool
+    holder: Holder
+    epoch: int
+    ttl: float
+    expires_at: float
+    reason: str | None
+    task: str | None
+    base_commit: str | None
+    base_blobs: dict[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class EventQuery:
+    kinds: Sequence[str] | None = None
+    agent: str | None = None
+    worktree: str | None = None
+    path: str | None = None
+    task: str | None = None
+    since: float | None = None
+    until: float | None = None
+    limit: int | None = None
+    newest_first: bool = False
+
+
+class Tx(TasksTx, CommitsTx, abc.ABC):
+    """One transaction. ``now`` is the store clock at its start."""
+
+    now: float
+    # Events appended in this transaction (filled by audit.append); handed to
+    # Store.on_commit after a successful commit (event hooks run there, outside the lock).
+    new_events: list[Event]
+
+    # -- counters and metadata ------------------------------------------------
+    @abc.abstractmethod
+    def next_epoch(self) -> int:
+        """The next fencing token: store-wide, only ever grows."""
+
+    @abc.abstractmethod
+    def get_meta(self, key: str) -> str | None: ...
+
+    @abc.abstractmethod
+    def set_meta(self, key: str, value: str | None) -> None: ...
+
+    # -- leases ---------------------------------------------------------------
+    @abc.abstractmethod
+    def insert_lease(self, new: NewLease) -> Lease: ...
+
+    @abc.abstractmethod
+    def lease_candidates(self, keys: Sequence[str], subtree_roots: Sequence[str]) -> list[Lease]:
+        """Active, unexpired leases whose key is one of ``keys`` or lies strictly below
+        one of ``subtree_roots`` ('' = everything). An indexed lookup, never a scan."""
+
+    @abc.abstractmethod
+    def leases(self, *, active_only: bool, holder: Holder | None = None) -> list[Lease]:
+        """Leases (active and unexpired only, or all history), oldest first."""
+
+    @abc.abstractmethod
+    def get_lease(self, lease_id: int) -> Lease | None: ...
+
+    @abc.abstractmethod
+    def due_expired_leases(self) -> list[Lease]:
+        """Leases still marked active whose expiry has passed."""
+
+    @abc.abstractmethod
+    def update_lease(
+        self,
+        lease_id: int,
+        *,
+        expires_at: float | None = None,
+        ttl: float | None = None,
+        exclusive: bool | None = None,
+        reason: str | None = None,
+        task: str | None = None,
+        epoch: int | None = None,
+        state: str | None = None,
+        base_commit: str | None = None,
+        base_blobs: dict[str, str] | None = None,
+    ) -> Lease: ...
+
+    @abc.abstractmethod
+    def lease_ttl(self, lease_id: int) -> float: ...
+
+    # -- read sets --------------------------------------------------------------
+    @abc.abstractmethod
+    def upsert_read(self, read: Read) -> None: ...
+
+    @abc.abstractmethod
+    def reads(self, holder: Holder | None = None) -> list[Read]: ...
+
+    # -- audit events -----------------------------------------------------------
+    @abc.abstractmethod
+    def last_event(self) -> tuple[int, str] | None:
+        """(seq, hash) of the newest event, if any."""
+
+    @abc.abstractmethod
+    def insert_event(self, event: Event, *, task: str | None, paths: Sequence[str]) -> None: ...
+
+    @abc.abstractmethod
+    def events(self, query: EventQuery) -> list[Event]: ...
+
+    @abc.abstractmethod
+    def iter_events(self) -> Iterator[Event]:
+        """Every event, oldest first (for export and verification)."""
+
+    @abc.abstractmethod
+    def delete_events_before(self, ts: float) -> list[Event]:
+        """Delete events older than ``ts``; return the deleted ones, oldest first."""
+
+    # -- agent bindings and messages -------------------------------------------
+    @abc.abstractmethod
+    def get_binding(self, worktree: str, host: str) -> str | None: ...
+
+    @abc.abstractmethod
+    def set_binding(self, worktree: str, host: str, agent: str | None) -> None: ...
+
+    @abc.abstractmethod
+    def insert_message(
+        self,
+        sender: Holder | None,
+        body: str,
+        *,
+        to_agent: str | None,
+        to_worktree: str | None = None,
+        to_host: str | None = None,
+    ) -> Message: ...
+
+    # -- whole-store dump (tests compare before/after) ---------------------------
+    @abc.abstractmethod
+    def dump(self) -> dict[str, list[tuple[Any, ...]]]: ...
+
+
+class Store(abc.ABC):
+    """A project's shared state."""
+
+    location: str
+    # Called with the events of each committed write transaction (never inside it).
+    on_commit: Callable[[list[Event]], None] | None = None
+
+    @abc.abstractmethod
+    def transaction(self) -> AbstractContextManager[Tx]:
+        """A write transaction, serialised against every other writer."""
+
+    @abc.abstractmethod
+    def snapshot(self) -> AbstractContextManager[Tx]:
+        """A consistent read-only view."""
+
+    def writer_lock(self) -> AbstractContextManager[None]:
+        """Queue fairly behind other writers before :meth:`transaction` (optional;
+        stores whose own locking is fair need nothing)."""
+        return nullcontext()
+
+    @abc.abstractmethod
+    def schema_version(self) -> int: ...
+
+    @abc.abstractmethod
+    def close(self) -> None: ...
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,92 @@
+"""The commit hook's fast path into the SQLite store: ``sqlite3`` and nothing else.
+
+``hook-impl pre-commit`` first tries to *prove* a commit clean with two indexed queries
+(no other holder's active lease among the candidate keys of the touched paths; no read
+set) before paying for the full engine (:mod:`gitcoord.checks`), whose imports cost more
+than the check itself. Anything this module cannot decide raises :class:`Unsure`, and the
+full engine takes over (and produces the proper messages and errors). It never writes.
+
+Kept in step with :mod:`gitcoord.store.sqlite` (``lease_candidates``, ``busy_timeout``,
+``default_clock``); tests compare the two.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import time
+from collections.abc import Sequence
+
+from gitcoord.store.migrations import LATEST
+
+CHUNK = 500
+
+
+class Unsure(Exception):
+    """The fast path cannot decide; run the full check."""
+
+
+def busy_timeout() -> float:
+    raw = os.environ.get("GITCOORD_BUSY_TIMEOUT")
+    try:
+        return float(raw) if raw else 10.0
+    except ValueError:
+        return 10.0
+
+
+def now() -> float:
+    """The store clock (the host clock, shifted by ``GITCOORD_TEST_CLOCK_OFFSET`` in tests)."""
+    raw = os.environ.get("GITCOORD_TEST_CLOCK_OFFSET")
+    offset = 0.0
+    if raw:
+        try:
+            offset = float(raw)
+        except ValueError:
+            offset = 0.0
+    return time.time() + offset
+
+
+def connect(path: str) -> sqlite3.Connection:
+    """An existing, up-to-date store, opened without creating or migrating anything."""
+    if not os.path.isfile(path):
+        raise Unsure("no store")
+    uri = "file:" + path.replace("%", "%25").replace("?", "%3f").replace("#", "%23") + "?mode=rw"
+    try:
+        conn = sqlite3.connect(uri, uri=True, timeout=busy_timeout(), isolation_level=None)
+        version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+    except sqlite3.Error as e:
+        raise Unsure(str(e)) from e
+    if version != LATEST:
+        conn.close()
+        raise Unsure(f"schema {version}")
+    return conn
+
+
+def nothing_to_report(
+    conn: sqlite3.Connection, keys: Sequence[str], worktree: str, host: str
+) -> bool:
+    """True when no other holder has an active lease under any of ``keys`` (the touched
+    paths and their ancestors) and this worktree has no read set. One snapshot."""
+    t = now()
+    try:
+        conn.execute("BEGIN")
+        try:
+            uniq = list(dict.fromkeys(keys))
+            for i in range(0, len(uniq), CHUNK):
+                chunk = uniq[i : i + CHUNK]
+                marks = ",".join("?" * len(chunk))
+                row = conn.execute(
+                    f"SELECT 1 FROM leases WHERE state = 'active' AND key IN ({marks})"
+                    " AND expires_at > ? AND NOT (worktree = ? AND host = ?) LIMIT 1",
+                    (*chunk, t, worktree, host),
+                ).fetchone()
+                if row is not None:
+                    return False
+            row = conn.execute(
+                "SELECT 1 FROM reads WHERE worktree = ? AND host = ? LIMIT 1", (worktree, host)
+            ).fetchone()
+            return row is None
+        finally:
+            conn.execute("ROLLBACK")
+    except sqlite3.Error as e:
+        raise Unsure(str(e)) from e

@@ -1,0 +1,91 @@
+"""The audit trail: hash chain, verify, log filters, export, prune."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+from fixtures.repos.recipes import Project
+from tests.conftest import run_cli
+
+
+def db_path(project: Project) -> Path:
+    return project.main / ".git" / "gitcoord" / "gitcoord.db"
+
+
+def busy(project: Project) -> None:
+    a, b = project.wt("wt-a"), project.wt("wt-b")
+    run_cli(a, "--agent", "alice", "lease", "src/app/api.py", "--task", "T-1")
+    run_cli(b, "--agent", "bob", "lease", "src/app/")  # denied
+    run_cli(b, "--agent", "bob", "lease", "docs/guide.md", "--task", "T-2")
+    run_cli(a, "--agent", "alice", "release", "src/app/api.py")
+
+
+def test_every_step_is_an_event_with_a_valid_chain(project: Project) -> None:
+    busy(project)
+    events = run_cli(project.main, "--json", "log").json()["events"]
+    kinds = [e["kind"] for e in events]
+    assert kinds == ["lease.granted", "lease.denied", "lease.granted", "lease.released"]
+    assert [e["seq"] for e in events] == [1, 2, 3, 4]
+    for prev, cur in zip(events, events[1:]):
+        assert cur["prev_hash"] == prev["hash"]
+    assert events[0]["shas"]  # grant names the base commit
+    r = run_cli(project.main, "--json", "audit", "verify")
+    assert r.code == 0 and r.json()["ok"] and r.json()["checked"] == 4
+
+
+def test_verify_detects_tampering(project: Project) -> None:
+    busy(project)
+    con = sqlite3.connect(db_path(project))
+    con.execute("UPDATE events SET agent = 'mallory' WHERE seq = 2")
+    con.commit()
+    r = run_cli(project.main, "--json", "audit", "verify")
+    assert r.code == 1
+    assert r.json()["problems"][0]["seq"] == 2
+    con.execute("UPDATE events SET agent = 'bob' WHERE seq = 2")
+    con.execute("DELETE FROM events WHERE seq = 3")
+    con.commit()
+    con.close()
+    r = run_cli(project.main, "audit", "verify")
+    assert r.code == 1 and "event 4" in r.stdout
+
+
+def test_log_filters(project: Project) -> None:
+    busy(project)
+    log = lambda *a: run_cli(project.main, "--json", "log", *a).json()["events"]  # noqa: E731
+    assert {e["agent"] for e in log("--agent", "bob")} == {"bob"}
+    assert [e["kind"] for e in log("--task", "T-1")] == ["lease.granted", "lease.released"]
+    assert [e["subject"] for e in log("--path", "docs")] == ["docs/guide.md"]
+    assert len(log("--path", "src/app/api.py")) == 3  # grant, the denial's witness, release
+    assert log("--since", "1h") and len(log("--since", "2026-01-01T00:00:00Z")) == 4
+    assert [e["kind"] for e in log("--kind", "lease.denied")] == ["lease.denied"]
+    assert len(log("--limit", "2")) == 2
+    r = run_cli(project.main, "log")
+    assert "lease.denied" in r.stdout
+
+
+def test_export_json_and_jsonl(project: Project) -> None:
+    busy(project)
+    doc = run_cli(project.main, "export").json()
+    assert len(doc["events"]) == 4
+    lines = run_cli(project.main, "export", "--format", "jsonl").stdout.splitlines()
+    assert [json.loads(x)["seq"] for x in lines] == [1, 2, 3, 4]
+
+
+def test_prune_keeps_chain_verifiable(project: Project) -> None:
+    busy(project)
+    later = {"GITCOORD_TEST_CLOCK_OFFSET": str(40 * 86400)}
+    run_cli(project.main, "lease", "README.md", env=later)
+    r = run_cli(project.main, "--json", "prune", "--before", "30d", env=later)
+    assert r.code == 0 and r.json()["deleted"] == 4
+    events = run_cli(project.main, "--json", "log", env=later).json()["events"]
+    # the later lease reaped bob's expired one first, then was granted
+    assert [e["kind"] for e in events] == ["lease.expired", "lease.granted", "audit.pruned"]
+    assert run_cli(project.main, "--json", "audit", "verify", env=later).json()["ok"]
+    # tampering after a prune is still caught
+    con = sqlite3.connect(db_path(project))
+    con.execute("UPDATE events SET subject = 'x' WHERE kind = 'lease.granted'")
+    con.commit()
+    con.close()
+    assert run_cli(project.main, "audit", "verify", env=later).code == 1

@@ -1,0 +1,68 @@
+"""Bad input: each listed form exits 2 with a clear message and changes nothing."""
+
+from __future__ import annotations
+
+import pytest
+
+from fixtures.repos.recipes import Project
+from tests.conftest import run_cli, run_inproc, store_dump
+
+BAD_LEASES = [
+    pytest.param(["lease", "../outside.py"], id="outside-relative"),
+    pytest.param(["lease", "/etc/passwd"], id="outside-absolute"),
+    pytest.param(["lease", "src/a\nb.py"], id="newline"),
+    pytest.param(["lease", ""], id="empty"),
+    pytest.param(["lease", "."], id="the-root-itself"),
+    pytest.param(["lease", "src/[abc"], id="unterminated-class"),
+    pytest.param(["lease", "src/x\\"], id="trailing-backslash"),
+    pytest.param(["lease", ".git/config"], id="inside-git-dir"),
+    pytest.param(["lease", "README.md", "--ttl", "soon"], id="garbage-ttl"),
+    pytest.param(["lease", "README.md", "--ttl", "-5m"], id="negative-ttl"),
+    pytest.param(["lease", "README.md", "--ttl", "0"], id="zero-ttl"),
+    pytest.param(["lease", "README.md", "--ttl", "99999d"], id="huge-ttl"),
+    pytest.param(["lease", "README.md", "--wait", "1x"], id="garbage-wait"),
+    pytest.param(["lease"], id="no-pattern"),
+    pytest.param(["release"], id="release-nothing"),
+    pytest.param(["release", "--all", "README.md"], id="release-all-and-pattern"),
+    pytest.param(["release", "docs/never-leased.md"], id="release-unknown"),
+    pytest.param(["read"], id="read-nothing"),
+    pytest.param(["read", "../x"], id="read-outside"),
+    pytest.param(["log", "--since", "yesterdayish"], id="bad-since"),
+    pytest.param(["prune", "--before", "whenever"], id="bad-before"),
+    pytest.param(["export", "--format", "xml"], id="bad-format"),
+    pytest.param(["--agent", "", "leases"], id="empty-agent"),
+    pytest.param(["no-such-command"], id="unknown-command"),
+]
+
+
+@pytest.mark.parametrize("args", BAD_LEASES)
+def test_bad_input_exit_2_and_nothing_changes(project: Project, args: list[str]) -> None:
+    a = project.wt("wt-a")
+    run_cli(a, "lease", "docs/guide.md")  # some state to protect
+    before = store_dump(project.main)
+    r = run_cli(a, *args)
+    assert r.code == 2, (r.code, r.stdout, r.stderr)
+    assert r.stderr.strip(), "a clear message on stderr"
+    assert "Traceback" not in r.stderr
+    assert store_dump(project.main) == before
+    r = run_cli(a, "--json", *args)
+    assert r.code == 2
+    assert set(r.err_json()["error"]) >= {"code", "message"}
+    assert store_dump(project.main) == before
+
+
+def test_nul_byte_in_path_is_refused_in_process(project: Project) -> None:
+    # argv cannot carry NUL through exec, so this one goes through the in-process entry point
+    a = project.wt("wt-a")
+    run_cli(a, "lease", "docs/guide.md")
+    before = store_dump(project.main)
+    r = run_inproc(a, "--json", "lease", "src/a\0b.py")
+    assert r.code == 2
+    assert r.err_json()["error"]["code"] == "bad_input"
+    assert store_dump(project.main) == before
+
+
+def test_not_a_repository_exit_3(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    r = run_cli(tmp_path, "--json", "leases")
+    assert r.code == 3
+    assert r.err_json()["error"]["code"] == "not_a_repository"

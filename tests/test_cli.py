@@ -1,0 +1,87 @@
+"""CLI conventions: JSON on stdout, errors on stderr, exit codes, help, completion."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+from fixtures.repos.recipes import Project
+from tests.conftest import run_cli
+
+
+def test_json_by_flag_and_env(project: Project, gc) -> None:  # type: ignore[no-untyped-def]
+    a = project.wt("wt-a")
+    r = gc(a, "--json", "lease", "README.md")
+    assert r.code == 0 and r.json()["granted"][0]["pattern"] == "README.md"
+    r = gc(a, "leases", env={"GITCOORD_JSON": "1"})
+    assert r.json()["leases"][0]["pattern"] == "README.md"
+    r = gc(a, "leases")
+    assert "README.md" in r.stdout and not r.stdout.lstrip().startswith("{")
+
+
+def test_denial_exit_1_error_json_on_stderr_only(project: Project, gc) -> None:  # type: ignore[no-untyped-def]
+    gc(project.wt("wt-a"), "lease", "README.md")
+    r = gc(project.wt("wt-b"), "--json", "lease", "README.md")
+    assert r.code == 1
+    assert r.stdout == ""
+    assert r.err_json()["error"]["code"] == "denied"
+
+
+def test_agent_name_resolution(project: Project) -> None:
+    a = project.wt("wt-a")
+    holder = lambda r: r.json()["granted"][0]["holder"]["agent"]  # noqa: E731
+    assert holder(run_cli(a, "--json", "lease", "README.md")) == "wt-a"
+    assert holder(run_cli(a, "--json", "lease", "docs/", env={"GITCOORD_AGENT": "envname"})) == "envname"
+    r = run_cli(a, "--json", "--agent", "flagname", "lease", "src/", env={"GITCOORD_AGENT": "envname"})
+    assert holder(r) == "flagname"
+
+
+def test_dash_c_runs_elsewhere(project: Project, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    r = run_cli(tmp_path, "--json", "-C", str(project.wt("wt-b")), "lease", "docs/api.md")
+    assert r.code == 0, r.stderr
+    assert r.json()["granted"][0]["holder"]["worktree"] == str(project.wt("wt-b"))
+
+
+def test_every_command_has_help_with_example() -> None:
+    from gitcoord.cli import cli
+
+    def walk(group, prefix):  # type: ignore[no-untyped-def]
+        import click
+
+        for name, cmd in group.commands.items():
+            if cmd.hidden:
+                continue
+            yield prefix + [name], cmd
+            if isinstance(cmd, click.Group):
+                yield from walk(cmd, prefix + [name])
+
+    for path, cmd in walk(cli, []):
+        assert cmd.help and "Example" in cmd.help, " ".join(path)
+
+
+def test_shell_completion_works(project: Project) -> None:
+    env = dict(os.environ, _GITCOORD_COMPLETE="bash_complete", COMP_WORDS="gitcoord lea", COMP_CWORD="1")
+    proc = subprocess.run(
+        [sys.executable, "-c", "from gitcoord.cli import cli; cli(prog_name='gitcoord')"],
+        env=env,
+        capture_output=True,
+        text=True,
+        cwd=project.main,
+    )
+    words = {line.split(",", 1)[1] for line in proc.stdout.splitlines() if "," in line}
+    assert {"lease", "leases"} <= words
+
+
+def test_version_and_module_entry(project: Project) -> None:
+    r = run_cli(project.main, "--version")
+    assert r.code == 0 and "gitcoord" in r.stdout
+
+
+def test_internal_errors_never_show_a_traceback(project: Project) -> None:
+    # A store path that is a directory makes sqlite fail in a way we do not special-case.
+    db = project.main / ".git" / "gitcoord" / "gitcoord.db"
+    db.mkdir(parents=True)
+    r = run_cli(project.main, "leases")
+    assert r.code == 3
+    assert "Traceback" not in r.stderr

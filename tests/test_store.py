@@ -1,0 +1,129 @@
+"""The SQLite store: location, migrations, concurrency, refusal of bad databases."""
+
+from __future__ import annotations
+
+import multiprocessing
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from fixtures.repos.recipes import Project
+from gitcoord.errors import SchemaTooNew, StoreCorrupt, StoreLocked
+from gitcoord.store import SCHEMA_VERSION
+from gitcoord.store.sqlite import SQLiteStore
+from tests.conftest import run_cli
+
+
+def test_store_lives_in_common_git_dir_shared_by_worktrees(project: Project) -> None:
+    r = run_cli(project.wt("wt-a"), "--json", "init")
+    assert r.code == 0, r.stderr
+    db = project.main / ".git" / "gitcoord" / "gitcoord.db"
+    assert r.json()["store"] == str(db)
+    assert db.exists()
+    assert not (project.wt("wt-a") / ".git" / "gitcoord").exists()
+    run_cli(project.wt("wt-a"), "lease", "README.md")
+    seen = run_cli(project.wt("wt-b"), "--json", "leases").json()["leases"]
+    assert [x["pattern"] for x in seen] == ["README.md"]
+
+
+def test_wal_and_migrations_recorded(tmp_path: Path) -> None:
+    s = SQLiteStore.open(tmp_path / "g" / "gitcoord.db")
+    assert s.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    rows = s.conn.execute("SELECT version FROM schema_migrations ORDER BY version").fetchall()
+    assert [r[0] for r in rows] == list(range(1, SCHEMA_VERSION + 1))
+    assert s.schema_version() == SCHEMA_VERSION
+    s.close()
+
+
+def _open(path: str) -> int:
+    s = SQLiteStore.open(Path(path))
+    v = s.schema_version()
+    s.close()
+    return v
+
+
+def test_many_processes_open_a_fresh_store_at_once(tmp_path: Path) -> None:
+    path = str(tmp_path / "fresh" / "gitcoord.db")
+    ctx = multiprocessing.get_context("spawn")
+    with ctx.Pool(8) as pool:
+        versions = pool.map(_open, [path] * 16)
+    assert versions == [SCHEMA_VERSION] * 16
+    con = sqlite3.connect(path)
+    assert con.execute("SELECT count(*) FROM schema_migrations").fetchone()[0] == SCHEMA_VERSION
+    con.close()
+
+
+def test_schema_newer_than_code_is_refused(project: Project) -> None:
+    run_cli(project.main, "init")
+    db = project.main / ".git" / "gitcoord" / "gitcoord.db"
+    con = sqlite3.connect(db)
+    con.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 5}")
+    con.close()
+    with pytest.raises(SchemaTooNew):
+        SQLiteStore.open(db)
+    r = run_cli(project.main, "--json", "leases")
+    assert r.code == 3
+    assert r.err_json()["error"]["code"] == "schema_too_new"
+    assert "upgrade gitcoord" in r.err_json()["error"]["message"]
+
+
+def test_corrupt_store_exit_3(project: Project) -> None:
+    db = project.main / ".git" / "gitcoord" / "gitcoord.db"
+    db.parent.mkdir(parents=True)
+    db.write_bytes(b"this is not a database" * 100)
+    with pytest.raises(StoreCorrupt):
+        SQLiteStore.open(db)
+    r = run_cli(project.main, "lease", "README.md")
+    assert r.code == 3 and "corrupt" in r.stderr
+    assert "Traceback" not in r.stderr
+
+
+def test_locked_store_times_out_with_exit_3(project: Project) -> None:
+    run_cli(project.main, "init")
+    db = project.main / ".git" / "gitcoord" / "gitcoord.db"
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sqlite3,sys,time;c=sqlite3.connect(sys.argv[1],isolation_level=None);"
+            "c.execute('BEGIN IMMEDIATE');print('locked',flush=True);time.sleep(30)",
+            str(db),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+        t0 = time.monotonic()
+        r = run_cli(project.main, "--json", "lease", "README.md", env={"GITCOORD_BUSY_TIMEOUT": "0.5"})
+        assert r.code == 3
+        assert r.err_json()["error"]["code"] == "store_locked"
+        assert time.monotonic() - t0 < 20
+        with pytest.raises(StoreLocked):
+            s = SQLiteStore.open(db)
+            s.conn.execute("PRAGMA busy_timeout = 100")
+            with s.transaction():
+                pass
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_network_filesystem_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from gitcoord.errors import StoreError
+    from gitcoord.store import sqlite as sqlite_mod
+
+    monkeypatch.setattr(sqlite_mod, "filesystem_type", lambda p: "nfs4")
+    with pytest.raises(StoreError, match="network filesystem"):
+        SQLiteStore.open(tmp_path / "nfs" / "gitcoord.db")
+    assert not (tmp_path / "nfs").exists()
+
+
+def test_filesystem_type_reads_proc_mounts(tmp_path: Path) -> None:
+    from gitcoord.store.sqlite import filesystem_type
+
+    assert filesystem_type(tmp_path) is not None
