@@ -297,6 +297,82 @@ def read(obj: Obj, paths: tuple[str, ...]) -> None:
             render.line(f"read {r.path} @ {r.blob[:12] if r.blob else '(absent)'}")
 
 
+# ---------------------------------------------------------------- status
+@cli.command()
+@click.option("--exit-code", is_flag=True, help="Exit 1 when any conflict exists (for CI and scripts).")
+@click.option(
+    "--watch",
+    type=click.FloatRange(min=0.2),
+    is_flag=False,
+    flag_value=2.0,
+    default=None,
+    metavar="[SECONDS]",
+    help="Refresh in place every SECONDS (default 2) until interrupted.",
+)
+@click.option("--worktree", "worktree_filter", metavar="PATH", help="Only this worktree.")
+@click.option("--agent", "agent_filter", metavar="NAME", help="Only this agent's worktrees.")
+@click.option("--since", metavar="WHEN", default="1d", show_default=True, help="How far back refusals and bypasses count.")
+@pass_obj
+def status(
+    obj: Obj,
+    exit_code: bool,
+    watch: float | None,
+    worktree_filter: str | None,
+    agent_filter: str | None,
+    since: str,
+) -> None:
+    """Who holds what, and where work collides: worktrees, claims, leases, conflicts.
+
+    Each conflict names its severity and the next step (a command).
+
+    \b
+    Example:
+      gitcoord status
+      gitcoord status --json --exit-code
+      gitcoord status --watch 5 --agent bob
+    """
+    from gitcoord import status as status_mod
+    from gitcoord.durations import parse_duration
+
+    ctx = obj.ctx()
+    recent = parse_duration(since)
+    wt = None
+    if worktree_filter is not None:
+        wt = str(Path(worktree_filter).resolve())
+
+    def snap() -> Any:
+        return status_mod.collect(ctx, worktree=wt, agent=agent_filter, recent=recent)
+
+    if watch is not None and not obj.json:
+        import time
+
+        from rich.console import Console
+        from rich.live import Live
+
+        console = Console(highlight=False)
+        try:
+            if console.is_terminal:
+                with Live(render.status_view(snap()), console=console, auto_refresh=False) as live:
+                    while True:
+                        time.sleep(watch)
+                        live.update(render.status_view(snap()), refresh=True)
+            else:  # piped: one frame per refresh, like watch(1) into a file
+                while True:
+                    console.print(render.status_view(snap()))
+                    console.print()
+                    sys.stdout.flush()
+                    time.sleep(watch)
+        except KeyboardInterrupt:
+            return
+    report = snap()
+    if obj.json:
+        render.emit_json(report.to_json())
+    else:
+        render.print_status(report)
+    if exit_code and report.conflicts:
+        sys.exit(1)
+
+
 # ---------------------------------------------------------------- audit
 @cli.command("log")
 @click.option("--agent", "agent_filter", metavar="NAME", help="Only this agent's events.")
@@ -451,11 +527,15 @@ def _crash_log(exc: BaseException) -> str | None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = sys.argv[1:] if argv is None else argv
-    # Known before click parses anything, so even a usage error is reported as JSON.
-    _state["json"] = "--json" in args or _env_json()
+    args = list(sys.argv[1:] if argv is None else argv)
+    # `--json` is accepted anywhere before `--` (gitcoord status --json), and known before
+    # click parses anything, so even a usage error is reported as JSON.
+    end = args.index("--") if "--" in args else len(args)
+    if "--json" in args[:end]:
+        args = ["--json"] + [a for i, a in enumerate(args) if not (a == "--json" and i < end)]
+    _state["json"] = "--json" in args[:1] or _env_json()
     try:
-        cli.main(args=argv, prog_name="gitcoord", standalone_mode=False)
+        cli.main(args=args, prog_name="gitcoord", standalone_mode=False)
     except GitcoordError as e:
         render.error(e.message, e.code, bool(_state["json"]), e.details)
         sys.exit(e.exit_code)

@@ -30,6 +30,8 @@ class Context:
     # Drain the hook journal into the store when it is opened (hooks on the commit path
     # turn this off; see gitcoord.journal).
     drain_journal: bool = True
+    # Hooks never create a store: a missing one is a failure (fail closed).
+    create_store: bool = True
 
     @property
     def host(self) -> str:
@@ -37,7 +39,9 @@ class Context:
 
     def store(self, *, create: bool = True) -> Store:
         if self._store is None:
-            self._store = open_store(self.repo.common_dir, self.settings.store, create=create)
+            self._store = open_store(
+                self.repo.common_dir, self.settings.store, create=create and self.create_store
+            )
             if self.settings.event_hooks:  # gitcoord.on.<event>: run after each commit
                 from gitcoord import eventhooks
 

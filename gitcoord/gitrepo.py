@@ -493,6 +493,63 @@ class Repo:
             i += 1
         return out
 
+    # ---- status (status.py) ---------------------------------------------------
+    def for_worktree(self, path: Path) -> Repo:
+        """The Repo of another worktree of this repository, found without running git
+        (its ``.git`` is a directory for the main worktree, a ``gitdir:`` file otherwise)."""
+        dotgit = path / ".git"
+        git_dir = dotgit
+        if dotgit.is_file():
+            text = dotgit.read_text(errors="replace").strip()
+            if text.startswith("gitdir:"):
+                p = Path(text[len("gitdir:") :].strip())
+                git_dir = p if p.is_absolute() else (path / p)
+        return Repo(root=path, git_dir=Path(os.path.abspath(git_dir)), common_dir=self.common_dir)
+
+    def worktree_status(self) -> tuple[list[str], dict[str, int]]:
+        """Uncommitted paths (both sides of renames, untracked included) and the count of
+        each kind, from one ``git status`` (which trusts the index's stat data and the
+        untracked cache where enabled, so an unchanged tree costs stat calls only)."""
+        proc = self.git("status", "--porcelain=v1", "-z", "--untracked-files=normal")
+        out: list[str] = []
+        kinds = {"staged": 0, "unstaged": 0, "untracked": 0, "conflicted": 0}
+        items = zsplit(proc.stdout)
+        i = 0
+        while i < len(items):
+            entry = items[i]
+            xy, path = entry[:2], entry[3:]
+            out.append(path)
+            if xy == "??":
+                kinds["untracked"] += 1
+            elif "U" in xy or xy in ("AA", "DD"):
+                kinds["conflicted"] += 1
+            else:
+                if xy[0] not in (" ", "?"):
+                    kinds["staged"] += 1
+                if xy[1] not in (" ", "?"):
+                    kinds["unstaged"] += 1
+            if xy[:1] in ("R", "C") and i + 1 < len(items):
+                out.append(items[i + 1])  # the rename's source
+                i += 1
+            i += 1
+        return list(dict.fromkeys(out)), kinds
+
+    def ahead_behind(self, upstream: str, rev: str = "HEAD") -> tuple[int, int]:
+        """(commits in ``rev`` not in ``upstream``, commits in ``upstream`` not in ``rev``)."""
+        proc = self.git("rev-list", "--left-right", "--count", f"{rev}...{upstream}", check=False)
+        parts = _out(proc).split()
+        if proc.returncode != 0 or len(parts) != 2:
+            return 0, 0
+        return int(parts[0]), int(parts[1])
+
+    def unmerged_paths(self, upstream: str, rev: str = "HEAD") -> list[str]:
+        """Paths ``rev`` changed since it forked from ``upstream`` (three-dot diff:
+        merge-base to ``rev``), both sides of renames."""
+        proc = self.git(
+            "diff", "--no-renames", "--no-ext-diff", "--name-only", "-z", f"{upstream}...{rev}", check=False
+        )
+        return zsplit(proc.stdout) if proc.returncode == 0 else []
+
     # ---- hooks (install.py) -------------------------------------------------
     def hooks_path_config(self) -> str | None:
         """``core.hooksPath`` as git reads it (``~`` expanded), or None when unset."""

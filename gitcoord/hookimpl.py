@@ -79,6 +79,8 @@ def main(argv: list[str]) -> int:
         return 0  # a hook gitcoord has nothing to do in
     if hook == "pre-commit" and fast_pre_commit():
         return 0
+    if hook == "post-commit" and _rebasing():
+        return 0  # each commit of a rebase: post-rewrite records them, no need to start the core
     state = _State(hook, args)
     try:
         return handler(state)
@@ -132,6 +134,14 @@ def _spawn(args: Sequence[str]) -> Any:
 def _finish(proc: Any) -> tuple[int, bytes]:
     out, _ = proc.communicate()
     return proc.returncode, out
+
+
+def _rebasing() -> bool:
+    try:
+        rc, out = _finish(_spawn(["rev-parse", "--git-path", "rebase-merge", "--git-path", "rebase-apply"]))
+    except OSError:
+        return False
+    return rc == 0 and any(p and os.path.isdir(p) for p in out.decode(errors="replace").splitlines())
 
 
 def _integration_guess(common: str, configured: str | None) -> str | None:
@@ -355,6 +365,7 @@ def _context(state: _State) -> Context:
 
         ctx = context.load(Path.cwd())
         ctx.drain_journal = False  # the commit path never drains; pre-push does it explicitly
+        ctx.create_store = False  # a missing store is a failure, never silently a new one
         state.ctx = ctx
     return state.ctx
 
@@ -558,7 +569,9 @@ def _pre_commit(state: _State, *, merge: bool) -> int:
 
 
 def _hook_pre_commit(state: _State) -> int:
-    return _pre_commit(state, merge=False)
+    # Run by `git merge` as pre-commit (the pre-commit framework's pre-merge-commit stage)?
+    merging = os.environ.get("GIT_REFLOG_ACTION", "").startswith(("merge ", "pull"))
+    return _pre_commit(state, merge=merging)
 
 
 def _hook_pre_merge_commit(state: _State) -> int:

@@ -43,17 +43,36 @@ def warn(text: str) -> None:
     sys.stderr.write(text + "\n")
 
 
-def table(title: str | None, columns: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
+def table(
+    title: str | None,
+    columns: Sequence[str],
+    rows: Sequence[Sequence[str]],
+    *,
+    no_wrap: Sequence[str] = ("id", "seq", "pattern", "path", "time", "kind", "expires"),
+) -> None:
+    """A plain table (colour only on a terminal); columns empty in every row are left out."""
     from rich.console import Console
     from rich.table import Table
 
+    keep = [i for i, _ in enumerate(columns) if any(r[i] for r in rows)]
     console = Console(highlight=False, soft_wrap=False)
     t = Table(title=title, title_justify="left", show_edge=False, pad_edge=False, box=None)
-    for c in columns:
-        t.add_column(c, overflow="fold")
+    for i in keep:
+        t.add_column(columns[i], overflow="fold", no_wrap=columns[i] in no_wrap)
     for r in rows:
-        t.add_row(*[_esc(x) for x in r])
+        t.add_row(*[_esc(r[i]) for i in keep])
     console.print(t)
+
+
+def short_path(path: str) -> str:
+    """A worktree path as a person would type it from here (relative when shorter)."""
+    import os
+
+    try:
+        rel = os.path.relpath(path)
+    except ValueError:
+        return path
+    return rel if len(rel) < len(path) else path
 
 
 def _esc(text: str) -> str:
@@ -78,7 +97,7 @@ def lease_rows(leases: Sequence[Lease], now: float, *, history: bool = False) ->
             lease.pattern,
             "exclusive" if lease.exclusive else "shared",
             h.agent,
-            h.worktree,
+            short_path(h.worktree),
             state,
             str(lease.epoch),
             lease.task or "",
@@ -108,3 +127,112 @@ def event_rows(events: Sequence[Event]) -> list[list[str]]:
 
 
 EVENT_COLUMNS = ["seq", "time", "kind", "agent", "subject", "shas"]
+
+
+# ---------------------------------------------------------------- status
+_SEVERITY_STYLE = {"error": ("✗", "bold red"), "warning": ("!", "yellow")}
+
+
+def status_view(report: Any) -> Any:
+    """A rich renderable for :class:`gitcoord.status.StatusReport` (readable at 80 columns)."""
+    from rich.console import Group
+    from rich.table import Table
+    from rich.text import Text
+
+    from gitcoord.models import iso as _iso
+
+    now = report.now
+    parts: list[Any] = []
+    tip = report.integration_tip[:10] if report.integration_tip else "(missing)"
+    ref = report.integration_ref.removeprefix("refs/heads/")
+    n_err = sum(c.severity == "error" for c in report.conflicts)
+    n_warn = sum(c.severity == "warning" for c in report.conflicts)
+    head = Text()
+    head.append("gitcoord status", style="bold")
+    head.append(f"  integration {ref} @ {tip}  ·  {_iso(now)}")
+    parts.append(head)
+    verdict = Text()
+    if report.conflicts:
+        verdict.append(f"{len(report.conflicts)} conflict(s): ", style="bold")
+        verdict.append(f"{n_err} error(s)", style="bold red" if n_err else "")
+        verdict.append(", ")
+        verdict.append(f"{n_warn} warning(s)", style="yellow" if n_warn else "")
+    else:
+        verdict.append("no conflicts", style="bold green")
+    parts.append(verdict)
+
+    if report.conflicts:
+        parts.append(Text("\nConflicts", style="bold underline"))
+        for c in report.conflicts:
+            mark, style = _SEVERITY_STYLE.get(c.severity, ("·", ""))
+            t = Text()
+            t.append(f" {mark} {c.severity:<7} ", style=style)
+            t.append(f"{c.kind}: ", style="bold")
+            t.append(c.summary)
+            parts.append(t)
+            step = Text("   next: ", style="dim")
+            step.append(c.next_step, style="cyan")
+            parts.append(step)
+
+    parts.append(Text("\nWorktrees", style="bold underline"))
+    wt = Table(show_edge=False, pad_edge=False, box=None, header_style="bold")
+    for col in ("worktree", "branch", "agent", "task", "+/-", "dirty", "active"):
+        wt.add_column(col, overflow="fold", no_wrap=col in ("+/-", "dirty", "active"))
+    for w in report.worktrees:
+        last = format_duration(now - w.last_activity) + " ago" if w.last_activity else "-"
+        if not w.exists:
+            last = "missing"
+        wt.add_row(
+            _esc(short_path(w.path)),
+            _esc(w.branch or "(detached)"),
+            _esc(w.agent),
+            _esc(w.task or ""),
+            f"+{w.ahead}/-{w.behind}",
+            str(len(w.dirty)),
+            last,
+        )
+    parts.append(wt)
+
+    if report.claims:
+        parts.append(Text("\nClaims", style="bold underline"))
+        ct = Table(show_edge=False, pad_edge=False, box=None, header_style="bold")
+        for col in ("task", "agent", "worktree", "epoch", "expires"):
+            ct.add_column(col, overflow="fold", no_wrap=col in ("epoch", "expires"))
+        for c in report.claims:
+            ct.add_row(
+                _esc(c.task),
+                _esc(c.holder.agent),
+                _esc(short_path(c.holder.worktree)),
+                str(c.epoch),
+                "in " + format_duration(c.expires_at - now),
+            )
+        parts.append(ct)
+
+    parts.append(Text("\nLeases", style="bold underline"))
+    if report.leases:
+        lt = Table(show_edge=False, pad_edge=False, box=None, header_style="bold")
+        for col in ("pattern", "agent", "worktree", "mode", "expires"):
+            lt.add_column(col, overflow="fold", no_wrap=col in ("mode", "expires"))
+        for lease in report.leases:
+            lt.add_row(
+                _esc(lease.pattern),
+                _esc(lease.holder.agent),
+                _esc(short_path(lease.holder.worktree)),
+                "excl" if lease.exclusive else "shared",
+                "in " + format_duration(lease.expires_at - now),
+            )
+        parts.append(lt)
+    else:
+        parts.append(Text(" none"))
+
+    if report.messages:
+        parts.append(Text("\nMessages waiting", style="bold underline"))
+        for who, n in sorted(report.messages.items()):
+            parts.append(Text(f" {who}: {n} unread (gitcoord inbox)"))
+    return Group(*parts)
+
+
+def print_status(report: Any) -> None:
+    from rich.console import Console
+
+    Console(highlight=False).print(status_view(report))

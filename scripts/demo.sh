@@ -6,9 +6,12 @@ set -euo pipefail
 
 PY=${PYTHON:-python3}
 gitcoord() { "$PY" -m gitcoord "$@"; }
-step() { printf '\n\033[1m$ %s\033[0m\n' "$*"; }
-run() { step "$*"; "$@"; }
-try() { step "$*"; set +e; "$@"; rc=$?; set -e; echo "(exit $rc)"; }
+export -f gitcoord 2>/dev/null || true
+bold() { if [ -t 1 ]; then printf '\n\033[1m%s\033[0m\n' "$*"; else printf '\n%s\n' "$*"; fi; }
+step() { bold "\$ $*"; }
+quoted() { local out="" a; for a in "$@"; do case $a in *[!A-Za-z0-9_./=:-]*) out+=" '$a'";; *) out+=" $a";; esac; done; echo "${out# }"; }
+run() { step "$(quoted "$@")"; "$@"; }
+try() { step "$(quoted "$@")"; set +e; "$@"; rc=$?; set -e; echo "(exit $rc)"; }
 
 DIR=${1:-$(mktemp -d "${TMPDIR:-/tmp}/gitcoord-demo.XXXXXX")}
 mkdir -p "$DIR"

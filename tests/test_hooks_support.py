@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from fixtures.repos.recipes import FIXED_ENV, Project, small_project
-from tests.conftest import REPO_ROOT, Result, run_cli
+from tests.conftest import REPO_ROOT, Result, run_inproc
 
 
 def git_env(extra: dict[str, str] | None = None) -> dict[str, str]:
@@ -55,9 +55,8 @@ def refused(cwd: Path, *args: str, env: dict[str, str] | None = None) -> str:
 
 
 def cli(cwd: Path, *args: str, env: dict[str, str] | None = None) -> Result:
-    full = {"PYTHONPATH": str(REPO_ROOT)}
-    full.update(env or {})
-    return run_cli(cwd, *args, env=full)
+    """The CLI's real entry point, in this process (the hooks run as real subprocesses)."""
+    return run_inproc(cwd, *args, env=env)
 
 
 def cli_ok(cwd: Path, *args: str, env: dict[str, str] | None = None) -> Result:

@@ -154,6 +154,20 @@ class Tx(TasksTx, CommitsTx, abc.ABC):
         to_host: str | None = None,
     ) -> Message: ...
 
+    # -- status -------------------------------------------------------------
+    @abc.abstractmethod
+    def last_activity(self) -> dict[tuple[str, str], float]:
+        """(worktree, host) -> time of that worktree's newest audit event."""
+
+    @abc.abstractmethod
+    def lapsed_leases(self) -> list[Lease]:
+        """Leases that ran out (marked expired, or still marked active past their expiry)
+        and were not followed by the same holder's active lease on the same pattern."""
+
+    @abc.abstractmethod
+    def unacked_message_counts(self) -> dict[str, int]:
+        """Recipient (agent, else worktree) -> number of unacknowledged direct messages."""
+
     # -- whole-store dump (tests compare before/after) ---------------------------
     @abc.abstractmethod
     def dump(self) -> dict[str, list[tuple[Any, ...]]]: ...

@@ -17,6 +17,13 @@ The queue is only about fairness: mutual exclusion still comes from ``BEGIN
 IMMEDIATE``. So whenever the queue cannot be used (more than N waiters at once, a
 wait longer than the timeout, an unwritable directory) a writer simply goes ahead
 and SQLite's own locking and busy timeout take over.
+
+Checkpoints: SQLite checkpoints the WAL inside the ``COMMIT`` that crosses
+``wal_autocheckpoint`` frames, with two fsyncs, and the whole queue would wait for it.
+So while a writer holds its turn its connection's autocheckpoint is off; after passing
+the turn on it reads the WAL-index header (``mxFrame`` and ``nBackfill``, see
+https://www.sqlite.org/walformat.html) and, when that many frames are pending, runs a
+``PASSIVE`` checkpoint, which does not block writers.
 """
 
 from __future__ import annotations
@@ -24,6 +31,8 @@ from __future__ import annotations
 import fcntl
 import os
 import signal
+import sqlite3
+import struct
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -42,12 +51,23 @@ def _on_alarm(signum: int, frame: FrameType | None) -> None:
 
 
 class WriterQueue:
-    def __init__(self, directory: Path, timeout: float | None, slots: int = SLOTS) -> None:
+    def __init__(
+        self,
+        directory: Path,
+        timeout: float | None,
+        slots: int = SLOTS,
+        *,
+        conn: sqlite3.Connection | None = None,
+        db: Path | None = None,
+    ) -> None:
         self.dir = directory
         self.timeout = timeout
         self.slots = slots
         self._ticket = os.path.join(directory, "ticket")
         self._ready = False
+        self.conn = conn  # with db: defer this connection's checkpoints past our turn
+        self._shm = f"{db}-shm" if db is not None else None
+        self._auto: int | None = None
 
     def _slot(self, ticket: int) -> int:
         return os.open(
@@ -67,12 +87,52 @@ class WriterQueue:
             return
         mine = self._enqueue()
         held.add(key)
+        deferred = self._defer_checkpoints()
         try:
             yield
         finally:
             held.discard(key)
+            if deferred:
+                self._restore_checkpoints()
             if mine is not None:
                 os.close(mine)  # wakes the successor
+            if deferred:
+                self._checkpoint_if_due()
+
+    # -- checkpoints outside the turn ----------------------------------------------
+    def _defer_checkpoints(self) -> bool:
+        if self.conn is None or self._shm is None:
+            return False
+        try:
+            if self._auto is None:
+                self._auto = int(self.conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0])
+            if self._auto <= 0:
+                return False
+            self.conn.execute("PRAGMA wal_autocheckpoint = 0")
+            return True
+        except sqlite3.Error:
+            return False
+
+    def _restore_checkpoints(self) -> None:
+        assert self.conn is not None
+        try:
+            self.conn.execute(f"PRAGMA wal_autocheckpoint = {int(self._auto or 1000)}")
+        except sqlite3.Error:
+            pass
+
+    def _checkpoint_if_due(self) -> None:
+        assert self.conn is not None and self._shm is not None
+        try:
+            with open(self._shm, "rb") as f:
+                head = f.read(104)
+            if len(head) < 100:
+                return
+            mx_frame = struct.unpack_from("=I", head, 16)[0]
+            backfilled = struct.unpack_from("=I", head, 96)[0]
+            if mx_frame - backfilled >= (self._auto or 1000) and not self.conn.in_transaction:
+                self.conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+        except (OSError, sqlite3.Error):
+            pass
 
     def _enqueue(self) -> int | None:
         """Take a ticket, lock our slot, wait for the predecessor's. Returns our slot's

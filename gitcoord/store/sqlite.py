@@ -445,6 +445,33 @@ class SQLiteTx(SQLiteTasks, SQLiteCommits, Tx):
             body=body,
         )
 
+    # -- status -------------------------------------------------------------
+    def last_activity(self) -> dict[tuple[str, str], float]:
+        rows = self._q(
+            "SELECT worktree, host, max(ts) FROM events WHERE worktree IS NOT NULL GROUP BY worktree, host"
+        )
+        return {(r[0], r[1]): float(r[2]) for r in rows}
+
+    def lapsed_leases(self) -> list[Lease]:
+        rows = self._q(
+            f"""SELECT {_LEASE_COLS} FROM leases l
+                 WHERE (l.state = 'expired' OR (l.state = 'active' AND l.expires_at <= ?))
+                   AND NOT EXISTS (SELECT 1 FROM leases n
+                                    WHERE n.worktree = l.worktree AND n.host = l.host
+                                      AND n.pattern = l.pattern AND n.id > l.id)
+                 ORDER BY l.id""",
+            (self.now,),
+        )
+        return [_lease(r) for r in rows]
+
+    def unacked_message_counts(self) -> dict[str, int]:
+        rows = self._q(
+            "SELECT coalesce(to_agent, to_worktree), count(*) FROM messages"
+            " WHERE acked_at IS NULL AND coalesce(to_agent, to_worktree) IS NOT NULL"
+            " GROUP BY coalesce(to_agent, to_worktree)"
+        )
+        return {str(r[0]): int(r[1]) for r in rows}
+
     def dump(self) -> dict[str, list[tuple[Any, ...]]]:
         out: dict[str, list[tuple[Any, ...]]] = {}
         tables = [
@@ -617,7 +644,7 @@ class SQLiteStore(Store):
         queue = self.__dict__.get("_writer_queue")
         if queue is None:
             queue = self.__dict__["_writer_queue"] = WriterQueue(
-                self.path.parent / "writers", busy_timeout()
+                self.path.parent / "writers", busy_timeout(), conn=self.conn, db=self.path
             )
         return queue.hold()
 

@@ -1,0 +1,450 @@
+"""Cross-worktree view: who holds what, and where work collides (SPEC section 6).
+
+``collect()`` reads the store once (one snapshot) and each worktree once (one
+``git status``, one ahead/behind count, one three-dot diff when it has commits of its
+own), then derives the conflicts. It returns data; the CLI renders it.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from gitcoord import paths
+from gitcoord.context import Context
+from gitcoord.gitrepo import Repo
+from gitcoord.models import Event, Holder, Lease, iso
+from gitcoord.staleness import stale_paths
+from gitcoord.store.base import EventQuery
+from gitcoord.store.tasks_api import Claim
+
+RECENT_KINDS = (
+    "commit.refused",
+    "push.refused",
+    "commit.bypassed",
+    "push.bypassed",
+    "commit.violation",
+)
+DEFAULT_RECENT = 24 * 3600.0
+MAX_PATHS_SHOWN = 8
+
+
+@dataclass
+class WorktreeState:
+    path: str
+    branch: str | None
+    head: str | None
+    agent: str
+    task: str | None
+    exists: bool
+    ahead: int = 0
+    behind: int = 0
+    dirty: list[str] = field(default_factory=list)
+    dirty_counts: dict[str, int] = field(default_factory=dict)
+    committed: list[str] = field(default_factory=list)
+    last_activity: float | None = None
+    locked: bool = False
+
+    def changed(self) -> list[str]:
+        return list(dict.fromkeys(self.dirty + self.committed))
+
+    def has_unmerged_work(self) -> bool:
+        return bool(self.dirty) or self.ahead > 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "path": self.path,
+            "branch": self.branch,
+            "head": self.head,
+            "agent": self.agent,
+            "task": self.task,
+            "exists": self.exists,
+            "locked": self.locked,
+            "ahead": self.ahead,
+            "behind": self.behind,
+            "dirty": len(self.dirty),
+            "dirty_counts": self.dirty_counts,
+            "dirty_paths": self.dirty,
+            "committed_paths": self.committed,
+            "last_activity": iso(self.last_activity),
+        }
+
+
+@dataclass
+class StatusConflict:
+    kind: str  # lease_violation | overlap | stale_base | abandoned | refusal | bypass | violation
+    severity: str  # error | warning
+    summary: str
+    worktrees: list[str]
+    paths: list[str]
+    next_step: str
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "severity": self.severity,
+            "summary": self.summary,
+            "worktrees": self.worktrees,
+            "paths": self.paths,
+            "next_step": self.next_step,
+            "details": self.details,
+        }
+
+
+@dataclass
+class StatusReport:
+    now: float
+    integration_ref: str
+    integration_tip: str | None
+    worktrees: list[WorktreeState]
+    claims: list[Claim]
+    leases: list[Lease]
+    messages: dict[str, int]
+    conflicts: list[StatusConflict]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "time": iso(self.now),
+            "integration": {"ref": self.integration_ref, "tip": self.integration_tip},
+            "worktrees": [w.to_json() for w in self.worktrees],
+            "claims": [c.to_json(self.now) for c in self.claims],
+            "leases": [lease.to_json(self.now) for lease in self.leases],
+            "messages": self.messages,
+            "conflicts": [c.to_json() for c in self.conflicts],
+            "summary": {
+                "worktrees": len(self.worktrees),
+                "claims": len(self.claims),
+                "leases": len(self.leases),
+                "conflicts": len(self.conflicts),
+                "errors": sum(c.severity == "error" for c in self.conflicts),
+                "warnings": sum(c.severity == "warning" for c in self.conflicts),
+            },
+        }
+
+
+def _short(ref: str) -> str:
+    return ref.removeprefix("refs/heads/").removeprefix("refs/remotes/")
+
+
+def _shown(items: Sequence[str]) -> str:
+    head = ", ".join(items[:MAX_PATHS_SHOWN])
+    more = len(items) - MAX_PATHS_SHOWN
+    return head + (f" (+{more} more)" if more > 0 else "")
+
+
+def _git_c(path: str) -> str:
+    return f"git -C {_quote(path)}"
+
+
+def _gc_c(path: str) -> str:
+    return f"gitcoord -C {_quote(path)}"
+
+
+def _quote(text: str) -> str:
+    import shlex
+
+    return shlex.quote(text)
+
+
+def collect(
+    ctx: Context,
+    *,
+    worktree: str | None = None,
+    agent: str | None = None,
+    recent: float = DEFAULT_RECENT,
+) -> StatusReport:
+    repo = ctx.repo
+    host = ctx.host
+    integration = ctx.integration_ref()
+    tip = repo.rev_parse(integration)
+
+    # --- the store, read once --------------------------------------------------
+    with ctx.store().snapshot() as tx:
+        now = tx.now
+        leases = tx.leases(active_only=True)
+        claims = [c for c in tx.claims(states=["active"]) if c.expires_at > now]
+        lapsed = tx.lapsed_leases()
+        lapsed_claims = [
+            c
+            for c in tx.claims(states=["active", "expired"])
+            if c.expires_at <= now and c.state in ("active", "expired")
+        ]
+        bindings = {(b.worktree, b.host): b.agent for b in tx.bindings()}
+        activity = tx.last_activity()
+        messages = tx.unacked_message_counts()
+        recent_events = tx.events(EventQuery(kinds=RECENT_KINDS, since=now - recent))
+
+    # --- each worktree, read once -------------------------------------------------
+    states: list[WorktreeState] = []
+    for entry in repo.worktree_entries():
+        wpath = str(entry.path)
+        exists = entry.path.is_dir()
+        key = (wpath, host)
+        held = [c for c in claims if c.holder.worktree == wpath and c.holder.host == host]
+        name = (
+            bindings.get(key)
+            or next((lease.holder.agent for lease in leases if lease.holder.worktree == wpath), None)
+            or (held[0].holder.agent if held else None)
+            or next((lease.holder.agent for lease in reversed(lapsed) if lease.holder.worktree == wpath), None)
+            or entry.path.name
+        )
+        st = WorktreeState(
+            path=wpath,
+            branch=_short(entry.branch) if entry.branch else None,
+            head=entry.head,
+            agent=name,
+            task=held[0].task if held else None,
+            exists=exists,
+            last_activity=activity.get(key),
+            locked=entry.locked,
+        )
+        if exists:
+            wrepo = repo.for_worktree(entry.path)
+            st.dirty, st.dirty_counts = wrepo.worktree_status()
+            if tip and entry.head:
+                st.ahead, st.behind = wrepo.ahead_behind(tip, entry.head)
+                if st.ahead:
+                    st.committed = wrepo.unmerged_paths(tip, entry.head)
+        states.append(st)
+
+    conflicts = _conflicts(repo, integration, tip, states, leases, lapsed, lapsed_claims, recent_events, host)
+
+    # --- filters ----------------------------------------------------------------------
+    if worktree is not None or agent is not None:
+        wanted = {
+            s.path
+            for s in states
+            if (worktree is None or s.path == worktree) and (agent is None or s.agent == agent)
+        }
+        states = [s for s in states if s.path in wanted]
+        leases = [lease for lease in leases if lease.holder.worktree in wanted or lease.holder.agent == agent]
+        claims = [c for c in claims if c.holder.worktree in wanted or c.holder.agent == agent]
+        conflicts = [c for c in conflicts if wanted.intersection(c.worktrees)]
+        messages = {k: v for k, v in messages.items() if k == agent or k in wanted}
+
+    return StatusReport(
+        now=now,
+        integration_ref=integration,
+        integration_tip=tip,
+        worktrees=states,
+        claims=claims,
+        leases=leases,
+        messages=messages,
+        conflicts=conflicts,
+    )
+
+
+def _conflicts(
+    repo: Repo,
+    integration: str,
+    tip: str | None,
+    states: list[WorktreeState],
+    leases: list[Lease],
+    lapsed: list[Lease],
+    lapsed_claims: list[Claim],
+    events: list[Event],
+    host: str,
+) -> list[StatusConflict]:
+    out: list[StatusConflict] = []
+    index: paths.LeaseIndex[Lease] = paths.LeaseIndex()
+    for lease in leases:
+        index.add(paths.pattern_from_text(lease.pattern), lease)
+    by_path = {s.path: s for s in states}
+
+    # 1. changes on paths another worktree leases
+    hits: dict[tuple[str, int], list[str]] = defaultdict(list)
+    lease_by_id = {lease.id: lease for lease in leases}
+    for s in states:
+        me = Holder(worktree=s.path, host=host, agent=s.agent)
+        for path in s.changed():
+            matched = index.match(path)
+            mine_shared = any(
+                lease.holder.same_place(me) and not lease.exclusive for _, lease in matched
+            )
+            for _, lease in matched:
+                if lease.holder.same_place(me):
+                    continue
+                if not lease.exclusive and mine_shared:
+                    continue
+                hits[(s.path, lease.id)].append(path)
+    for (wpath, lease_id), plist in hits.items():
+        lease = lease_by_id[lease_id]
+        h = lease.holder
+        dirty = set(by_path[wpath].dirty)
+        where = "uncommitted" if all(p in dirty for p in plist) else "unmerged"
+        out.append(
+            StatusConflict(
+                kind="lease_violation",
+                severity="error",
+                summary=(
+                    f"{by_path[wpath].agent} has {where} changes to {_shown(plist)},"
+                    f" leased by {h.agent} ({lease.pattern})"
+                ),
+                worktrees=[wpath, h.worktree],
+                paths=plist,
+                next_step=f"{_gc_c(wpath)} lease {_quote(plist[0])} --wait 30m",
+                details={"lease": lease.to_json(), "holder": h.to_json()},
+            )
+        )
+
+    # 2. the same path changed in two or more worktrees, with no lease on it
+    changed_in: dict[str, list[str]] = defaultdict(list)
+    for s in states:
+        for path in s.changed():
+            changed_in[path].append(s.path)
+    groups: dict[tuple[str, ...], list[str]] = defaultdict(list)
+    for path, wts in changed_in.items():
+        if len(wts) > 1 and not index.match(path):
+            groups[tuple(wts)].append(path)
+    for group, plist in groups.items():
+        agents = [by_path[w].agent for w in group]
+        out.append(
+            StatusConflict(
+                kind="overlap",
+                severity="warning",
+                summary=f"{' and '.join(agents)} both changed {_shown(plist)} (no lease): a merge conflict in waiting",
+                worktrees=list(group),
+                paths=plist,
+                next_step=f"{_gc_c(group[0])} lease {' '.join(_quote(p) for p in plist[:MAX_PATHS_SHOWN])}",
+            )
+        )
+
+    # 3. stale bases: leased or changed paths that moved on the integration ref
+    if tip is not None:
+        for s in states:
+            if not s.exists or not s.head or s.behind == 0:
+                continue
+            mine = [
+                paths.pattern_from_text(lease.pattern)
+                for lease in leases
+                if lease.holder.worktree == s.path and lease.holder.host == host
+            ]
+            changed = set(s.changed())
+
+            def select(path: str, changed: set[str] = changed, mine: list[paths.Pattern] = mine) -> bool:
+                return path in changed or any(paths.matches(p, path) for p in mine)
+
+            stale = stale_paths(repo.for_worktree(Path(s.path)), s.head, integration, select)
+            if not stale:
+                continue
+            plist = [x.path for x in stale]
+            commits = list(dict.fromkeys(c for x in stale for c in x.commits))
+            out.append(
+                StatusConflict(
+                    kind="stale_base",
+                    severity="warning",
+                    summary=(
+                        f"{s.agent}'s base is stale: {_short(integration)} changed {_shown(plist)}"
+                        f" in {', '.join(c[:10] for c in commits[:3]) or tip[:10]}"
+                    ),
+                    worktrees=[s.path],
+                    paths=plist,
+                    next_step=f"{_git_c(s.path)} rebase {_short(integration)}",
+                    details={"stale": [x.to_json() for x in stale]},
+                )
+            )
+
+    # 4. expired leases or claims whose worktree still has unmerged work
+    active_keys = {(lease.holder.worktree, lease.holder.host, lease.pattern) for lease in leases}
+    lapsed_by_wt: dict[str, list[Lease]] = defaultdict(list)
+    for lease in lapsed:
+        if (lease.holder.worktree, lease.holder.host, lease.pattern) not in active_keys:
+            lapsed_by_wt[lease.holder.worktree].append(lease)
+    claims_by_wt: dict[str, list[Claim]] = defaultdict(list)
+    for claim in lapsed_claims:
+        claims_by_wt[claim.holder.worktree].append(claim)
+    for wpath in sorted(set(lapsed_by_wt) | set(claims_by_wt)):
+        st = by_path.get(wpath)
+        expired_leases = lapsed_by_wt.get(wpath, [])
+        expired_claims = claims_by_wt.get(wpath, [])
+        if st is None or not st.exists:
+            if not expired_leases and not expired_claims:
+                continue
+            out.append(
+                StatusConflict(
+                    kind="abandoned",
+                    severity="warning",
+                    summary=f"expired leases/claims of a worktree that no longer exists: {wpath}",
+                    worktrees=[wpath],
+                    paths=[lease.pattern for lease in expired_leases],
+                    next_step="gitcoord gc",
+                    details={
+                        "leases": [lease.to_json() for lease in expired_leases],
+                        "claims": [c.to_json() for c in expired_claims],
+                    },
+                )
+            )
+            continue
+        if not st.has_unmerged_work():
+            continue
+        what = []
+        if expired_leases:
+            what.append("leases on " + _shown([lease.pattern for lease in expired_leases]))
+        if expired_claims:
+            what.append("claims on " + _shown([c.task for c in expired_claims]))
+        if expired_leases:
+            step = f"{_gc_c(wpath)} lease " + " ".join(_quote(lease.pattern) for lease in expired_leases[:MAX_PATHS_SHOWN])
+        else:
+            step = f"{_gc_c(wpath)} claim " + " ".join(_quote(c.task) for c in expired_claims[:MAX_PATHS_SHOWN])
+        out.append(
+            StatusConflict(
+                kind="abandoned",
+                severity="warning",
+                summary=(
+                    f"{st.agent}'s {' and '.join(what)} expired, but the worktree has unmerged work"
+                    f" ({len(st.dirty)} dirty, {st.ahead} commit(s) ahead)"
+                ),
+                worktrees=[wpath],
+                paths=[lease.pattern for lease in expired_leases],
+                next_step=step,
+                details={
+                    "leases": [lease.to_json() for lease in expired_leases],
+                    "claims": [c.to_json() for c in expired_claims],
+                },
+            )
+        )
+
+    # 5. recent refusals, bypasses and violations from the audit trail
+    for ev in events:
+        if ev.kind == "commit.violation":
+            kind, severity = "violation", "error"
+        elif ev.kind.endswith(".bypassed"):
+            kind, severity = "bypass", "warning"
+        else:
+            kind, severity = "refusal", "warning"
+        sha = ev.shas[0] if ev.shas else None
+        violations = ev.details.get("violations") if isinstance(ev.details, dict) else None
+        vpaths: list[str] = []
+        if isinstance(violations, list):
+            vpaths = [str(v.get("path")) for v in violations if isinstance(v, dict) and v.get("path")]
+        if kind == "violation" and sha:
+            step = f"gitcoord check --range {sha}^..{sha}"
+        elif kind == "bypass":
+            step = f"gitcoord log --kind {ev.kind} --since 1d"
+        else:
+            step = str(ev.details.get("fix") or f"gitcoord log --kind {ev.kind} --since 1d")
+        reason = ev.details.get("reason") or ev.details.get("bypass") or ""
+        summary = f"{ev.kind} by {ev.agent or '?'}" + (f" at {sha[:10]}" if sha else "")
+        if vpaths:
+            summary += f": {_shown(list(dict.fromkeys(vpaths)))}"
+        if reason:
+            summary += f" ({reason})"
+        out.append(
+            StatusConflict(
+                kind=kind,
+                severity=severity,
+                summary=summary,
+                worktrees=[ev.worktree] if ev.worktree else [],
+                paths=list(dict.fromkeys(vpaths)),
+                next_step=step,
+                details={"event": ev.seq, "time": iso(ev.ts), "shas": list(ev.shas)},
+            )
+        )
+
+    order = {"error": 0, "warning": 1}
+    out.sort(key=lambda c: order.get(c.severity, 2))
+    return out

@@ -1,0 +1,145 @@
+"""The pre-commit fast path passes only what the full check passes (gitcoord.hookimpl).
+
+It proves a commit clean with parallel git processes and one indexed query; anything it
+cannot decide goes to the full check. These tests pin both halves of that promise.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from fixtures.repos.recipes import Project
+from gitcoord import checks, context, gitrepo, hookimpl
+from gitcoord.store import hookread
+from gitcoord.store import sqlite as sqlite_store
+from tests.test_hooks_support import cli_ok, db_path, lease, ok, setup, write
+
+API = "src/app/api.py"
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Project:
+    return setup(tmp_path)
+
+
+def fast(wt: Path, monkeypatch: pytest.MonkeyPatch) -> bool:
+    monkeypatch.chdir(wt)
+    return hookimpl.fast_pre_commit()
+
+
+def full_passes(wt: Path) -> bool:
+    ctx = context.load(wt)
+    try:
+        return not checks.check_staged(ctx).errors
+    finally:
+        ctx.close()
+
+
+def stage(wt: Path, rel: str, text: str) -> None:
+    write(wt, rel, text)
+    ok(wt, "add", rel)
+
+
+def test_a_clean_commit_passes_fast_and_leaves_the_checked_tree(project: Project, monkeypatch: pytest.MonkeyPatch) -> None:
+    b = project.wt("wt-b")
+    stage(b, API, "x = 1\n")
+    ok_file = project.main / ".git" / "worktrees" / "wt-b" / hookimpl.OK_FILE
+    ok_file.unlink(missing_ok=True)
+    assert fast(b, monkeypatch)
+    assert ok_file.read_text().strip() == ok(b, "write-tree").strip()
+    assert full_passes(b)
+
+
+def test_own_leases_and_others_leases_elsewhere_keep_the_fast_path(project: Project, monkeypatch: pytest.MonkeyPatch) -> None:
+    a, b = project.wt("wt-a"), project.wt("wt-b")
+    lease(b, API)
+    lease(a, "docs/", "src/lib/parse.py")
+    stage(b, API, "x = 2\n")
+    assert fast(b, monkeypatch) and full_passes(b)
+
+
+@pytest.mark.parametrize(
+    "situation",
+    ["others-lease", "others-glob-nearby", "stale-candidate", "read-set", "require-lease", "bypass",
+     "store-missing", "merging", "no-main"],
+)
+def test_the_fast_path_hands_over_whenever_it_cannot_prove_clean(
+    project: Project, monkeypatch: pytest.MonkeyPatch, situation: str
+) -> None:
+    a, b = project.wt("wt-a"), project.wt("wt-b")
+    stage(b, API, "x = 3\n")
+    full_should_pass = True
+    if situation == "others-lease":
+        lease(a, API)
+        full_should_pass = False
+    elif situation == "others-glob-nearby":
+        lease(a, "src/app/*.txt")  # a candidate by its key, matching nothing staged
+    elif situation == "stale-candidate":
+        write(project.main, "README.md", "# main moved\n")
+        ok(project.main, "commit", "-qam", "main moves")
+    elif situation == "read-set":
+        cli_ok(b, "read", "README.md")
+    elif situation == "require-lease":
+        ok(b, "config", "gitcoord.requireLease", "true")
+        full_should_pass = False
+    elif situation == "bypass":
+        monkeypatch.setenv("GITCOORD_BYPASS", "why not")
+    elif situation == "store-missing":
+        for suffix in ("", "-wal", "-shm"):
+            Path(str(db_path(project)) + suffix).unlink(missing_ok=True)
+    elif situation == "merging":
+        head = ok(b, "rev-parse", "HEAD").strip()
+        (project.main / ".git" / "worktrees" / "wt-b" / "MERGE_HEAD").write_text(head + "\n")
+    elif situation == "no-main":
+        ok(project.main, "branch", "-m", "main", "trunk")
+    assert not fast(b, monkeypatch)
+    if situation not in ("store-missing", "merging"):
+        assert full_passes(b) == full_should_pass
+
+
+def test_integration_guess_agrees_with_the_repository(project: Project) -> None:
+    common = str(project.main / ".git")
+    repo = gitrepo.discover(project.main)
+    assert hookimpl._integration_guess(common, None) == repo.integration_ref() == "refs/heads/main"
+    assert hookimpl._integration_guess(common, "refs/heads/dev") == "refs/heads/dev"
+    ok(project.main, "branch", "develop")
+    ok(project.main, "update-ref", "refs/remotes/origin/develop", "HEAD")
+    ok(project.main, "symbolic-ref", "refs/remotes/origin/HEAD", "refs/remotes/origin/develop")
+    assert hookimpl._integration_guess(common, None) == repo.integration_ref() == "refs/heads/develop"
+
+
+def test_store_helpers_agree_with_the_sqlite_store(monkeypatch: pytest.MonkeyPatch) -> None:
+    for value in (None, "3", "0.5", "junk"):
+        if value is None:
+            monkeypatch.delenv("GITCOORD_BUSY_TIMEOUT", raising=False)
+        else:
+            monkeypatch.setenv("GITCOORD_BUSY_TIMEOUT", value)
+        assert hookread.busy_timeout() == sqlite_store.busy_timeout()
+    monkeypatch.setenv("GITCOORD_TEST_CLOCK_OFFSET", "3600")
+    assert abs(hookread.now() - sqlite_store.default_clock().now()) < 5
+
+
+def test_amend_flag_parsing() -> None:
+    assert hookimpl.amend_flag(["--amend"])
+    assert hookimpl.amend_flag(["-q", "--am", "-m", "x"])
+    assert not hookimpl.amend_flag(["-m", "--amend"])  # a message, not the option
+    assert not hookimpl.amend_flag(["--amend", "--no-amend"])
+    assert not hookimpl.amend_flag(["--", "--amend"])
+    assert not hookimpl.amend_flag(["-a", "--all"])
+
+
+def test_merging_names(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GIT_REFLOG_ACTION", "merge feature other")
+    assert hookimpl.merging_names() == ["feature", "other"]
+    monkeypatch.setenv("GIT_REFLOG_ACTION", "pull --no-rebase origin main")
+    assert hookimpl.merging_names() == ["FETCH_HEAD"]
+
+
+def test_the_commit_path_opens_no_store_it_would_have_to_create(project: Project, monkeypatch: pytest.MonkeyPatch) -> None:
+    for suffix in ("", "-wal", "-shm"):
+        Path(str(db_path(project)) + suffix).unlink(missing_ok=True)
+    assert not fast(project.wt("wt-b"), monkeypatch)
+    assert not os.path.exists(db_path(project))

@@ -1,0 +1,181 @@
+"""The hook journal: what the shims append is drained into the store, exactly once."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from fixtures.repos.recipes import Project
+from gitcoord import context, journal
+from tests.test_hooks_support import (
+    cli_ok,
+    commit_rows,
+    common_dir,
+    events,
+    head,
+    journal_lines,
+    lease,
+    ok,
+    rewrite_rows,
+    setup,
+    sh,
+    write,
+)
+
+API = "src/app/api.py"
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Project:
+    return setup(tmp_path)
+
+
+def test_parse_lines_of_every_kind() -> None:
+    e = journal.parse_line("post-commit\t" + "a" * 40 + "\t/w\t1700000000\n")
+    assert e is not None and (e.kind, e.sha, e.worktree, e.time) == ("post-commit", "a" * 40, "/w", 1700000000.0)
+    e = journal.parse_line("post-merge\t" + "b" * 40 + "\t/w\t1\t1")
+    assert e is not None and e.squash
+    e = journal.parse_line("post-merge\t" + "b" * 40 + "\t/w\t1\t0")
+    assert e is not None and not e.squash
+    e = journal.parse_line("post-rewrite\tamend\t" + "c" * 40 + "\t" + "d" * 40 + "\t/w\t2")
+    assert e is not None and (e.rewrite, e.old_sha, e.sha) == ("amend", "c" * 40, "d" * 40)
+    e = journal.parse_line('event\t{"kind": "commit.bypassed", "time": 3}')
+    assert e is not None and e.event["kind"] == "commit.bypassed"
+    for bad in ("", "post-commit\tonly", "event\tnot json", "what\tever\tthis\tis", 'event\t{"no": "kind"}'):
+        assert journal.parse_line(bad) is None
+
+
+def test_drain_records_once_even_when_a_line_repeats(project: Project) -> None:
+    a = project.wt("wt-a")
+    write(a, "docs/guide.md", "# a\n")
+    ok(a, "commit", "-qam", "a: guide")
+    sha = head(a)
+    line = journal_lines(project)[-1]
+    journal.append_raw(common_dir(project), (line + "\n").encode())  # a replayed line
+    assert len(journal_lines(project)) == 2
+    recorded = events(a, "commit.recorded")
+    assert [e["shas"] for e in recorded] == [[sha]]
+    assert recorded[0]["details"]["source"] == "commit"
+    assert not journal_lines(project)
+    # a crashed drain's leftover file is drained by the next one, harmlessly
+    leftover = common_dir(project) / "gitcoord" / "journal.draining-00000000000000000001-1"
+    leftover.write_text(line + "\n")
+    assert [e["shas"] for e in events(a, "commit.recorded")] == [[sha]]
+    assert not leftover.exists()
+
+
+def test_lines_appended_while_draining_are_kept(project: Project, monkeypatch: pytest.MonkeyPatch) -> None:
+    a = project.wt("wt-a")
+    write(a, "docs/guide.md", "# a\n")
+    ok(a, "commit", "-qam", "a: guide")
+    late = f"post-commit\t{'f' * 40}\t{a}\t{int(time.time())}\n"
+    real_apply = journal._apply
+
+    def apply_and_a_late_writer(ctx, entries, result):  # type: ignore[no-untyped-def]
+        # a shim that opened the file before it was moved aside appends to it now
+        (draining,) = (common_dir(project) / "gitcoord").glob("journal.draining-*")
+        with draining.open("a") as f:
+            f.write(late)
+        real_apply(ctx, entries, result)
+
+    monkeypatch.setattr(journal, "_apply", apply_and_a_late_writer)
+    ctx = context.load(a)
+    try:
+        ctx.drain_journal = False
+        result = journal.drain(ctx)
+    finally:
+        ctx.close()
+    assert result.commits == 1
+    assert journal_lines(project) == [late.rstrip("\n")]
+
+
+def test_amend_and_rebase_map_old_shas_to_new(project: Project) -> None:
+    a, m = project.wt("wt-a"), project.main
+    write(a, "docs/guide.md", "# a 1\n")
+    ok(a, "commit", "-qam", "a: one")
+    first = head(a)
+    ok(a, "commit", "--amend", "-q", "-m", "a: one, reworded")
+    amended = head(a)
+    write(a, "docs/api.md", "# a 2\n")
+    ok(a, "commit", "-qam", "a: two")
+    second = head(a)
+    write(m, "README.md", "# main moves\n")
+    ok(m, "commit", "-qam", "main: readme")
+    ok(a, "rebase", "-q", "main")
+    rebased = ok(a, "log", "--format=%H", "-2").split()[::-1]
+    cli_ok(a, "leases")  # drain
+    rows = rewrite_rows(project)
+    assert (first, amended, "amend") in rows
+    assert (amended, rebased[0], "rebase") in rows and (second, rebased[1], "rebase") in rows
+    commits = commit_rows(project)
+    for sha in (first, amended, second, *rebased):
+        assert commits[sha]["worktree"] == str(a)
+    assert commits[rebased[1]]["source"] == "rebase"
+    rewritten = events(a, "commit.rewritten")
+    assert [e["shas"] for e in rewritten][-1] == [second, rebased[1]]
+
+
+def test_a_merge_that_skipped_pre_merge_commit_is_checked_when_drained(project: Project) -> None:
+    a, b, m = project.wt("wt-a"), project.wt("wt-b"), project.main
+    write(b, API, "def handler():\n    return 1\n\n\ndef b():\n    pass\n")
+    ok(b, "commit", "-qam", "b: api")
+    write(m, API, "# main\ndef handler():\n    return 1\n")
+    ok(m, "commit", "-qam", "main: api")
+    lease(a, API)
+    ok(b, "merge", "-q", "--no-edit", "--no-verify", "main")
+    merge = head(b)
+    assert journal_lines(project)[-1].startswith(f"post-merge\t{merge}")
+    v = events(b, "commit.violation")
+    assert v and v[-1]["shas"] == [merge]
+    assert commit_rows(project)[merge]["source"] == "merge"
+
+
+def test_a_squash_or_fast_forward_merge_records_no_commit_of_its_own(project: Project) -> None:
+    a, m = project.wt("wt-a"), project.main
+    write(a, "docs/guide.md", "# a\n")
+    ok(a, "commit", "-qam", "a: guide")
+    sha = head(a)
+    ok(m, "merge", "-q", "--ff-only", "wt-a")
+    assert journal_lines(project)[-1].startswith(f"post-merge\t{sha}")
+    cli_ok(m, "leases")
+    assert commit_rows(project)[sha]["worktree"] == str(a)  # still A's commit
+
+
+def test_post_merge_and_post_rewrite_hook_impl_journal_like_the_shims(project: Project) -> None:
+    """When a shim cannot journal, it hands over to hook-impl, which journals the same lines."""
+    from tests.test_hooks_support import git_env
+
+    a = project.wt("wt-a")
+    write(a, "docs/guide.md", "# a\n")
+    ok(a, "commit", "-qam", "a: guide")
+    old = head(a)
+    cli_ok(a, "leases")
+    import subprocess
+    import sys
+
+    env = git_env()
+    subprocess.run([sys.executable, "-m", "gitcoord", "hook-impl", "post-merge", "0"], cwd=a, env=env, check=True)
+    subprocess.run(
+        [sys.executable, "-m", "gitcoord", "hook-impl", "post-rewrite", "amend"],
+        cwd=a, env=env, input=f"{old} {old}\n", text=True, check=True,
+    )
+    kinds = [line.split("\t")[0] for line in journal_lines(project)]
+    assert kinds == ["post-merge", "post-rewrite"]
+    assert journal_lines(project)[1].split("\t")[1:4] == ["amend", old, old]
+
+
+def test_no_journal_no_work(project: Project) -> None:
+    assert not journal.pending(common_dir(project))
+    ctx = context.load(project.main)
+    try:
+        assert journal.drain(ctx).entries == 0
+    finally:
+        ctx.close()
+
+
+def test_sh_commit_in_the_main_worktree_is_journaled_too(project: Project) -> None:
+    write(project.main, "docs/guide.md", "# human\n")
+    assert sh(project.main, "commit", "-qam", "human: guide").returncode == 0
+    assert journal_lines(project)[-1].split("\t")[2] == str(project.main)

@@ -1,0 +1,208 @@
+"""`gitcoord status`: a scenario for each conflict kind, in real worktrees."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from fixtures.repos.recipes import Project, git, write
+from tests.conftest import run_cli
+
+
+def status(cwd, *args, env=None):  # type: ignore[no-untyped-def]
+    return run_cli(cwd, "--json", "status", *args, env=env)
+
+
+def kinds(doc) -> list[str]:  # type: ignore[no-untyped-def]
+    return [c["kind"] for c in doc["conflicts"]]
+
+
+def test_clean_repository_has_no_conflicts_and_exit_code_0(project: Project) -> None:
+    run_cli(project.main, "lease", "README.md")
+    r = status(project.main, "--exit-code")
+    assert r.code == 0, r.stderr
+    doc = r.json()
+    assert doc["conflicts"] == []
+    assert {w["path"] for w in doc["worktrees"]} == {str(project.main), str(project.wt("wt-a")), str(project.wt("wt-b"))}
+    assert [x["pattern"] for x in doc["leases"]] == ["README.md"]
+    human = run_cli(project.main, "status", "--exit-code")
+    assert human.code == 0 and "no conflicts" in human.stdout
+
+
+def test_changes_on_a_path_another_worktree_leases(project: Project) -> None:
+    a, b = project.wt("wt-a"), project.wt("wt-b")
+    run_cli(a, "--agent", "alice", "lease", "src/app/api.py", "--reason", "rename")
+    write(b, {"src/app/api.py": "def handler():\n    return 'bob'\n"})
+    r = status(project.main, "--exit-code")
+    assert r.code == 1
+    (c,) = [c for c in r.json()["conflicts"] if c["kind"] == "lease_violation"]
+    assert c["severity"] == "error"
+    assert c["paths"] == ["src/app/api.py"]
+    assert c["worktrees"] == [str(b), str(a)]
+    assert "alice" in c["summary"] and "uncommitted" in c["summary"]
+    assert c["next_step"].startswith(f"gitcoord -C {b} lease src/app/api.py")
+    # committed but unmerged counts too
+    git(b, "commit", "-qam", "bob edits api")
+    (c,) = [c for c in status(project.main).json()["conflicts"] if c["kind"] == "lease_violation"]
+    assert "unmerged" in c["summary"]
+    human = run_cli(project.main, "status")
+    assert "lease_violation" in human.stdout and "src/app/api.py" in human.stdout
+    assert f"gitcoord -C {b} lease src/app/api.py" in human.stdout.replace("\n", "")
+
+
+def test_shared_co_owners_do_not_conflict(project: Project) -> None:
+    a, b = project.wt("wt-a"), project.wt("wt-b")
+    run_cli(a, "lease", "docs/", "--shared")
+    run_cli(b, "lease", "docs/", "--shared")
+    write(b, {"docs/guide.md": "# changed\n"})
+    assert "lease_violation" not in kinds(status(project.main).json())
+
+
+def test_same_path_changed_in_two_worktrees_without_lease(project: Project) -> None:
+    a, b = project.wt("wt-a"), project.wt("wt-b")
+    write(a, {"docs/guide.md": "# a\n"})
+    write(b, {"docs/guide.md": "# b\n"})
+    git(b, "commit", "-qam", "b guide")
+    doc = status(project.main).json()
+    (c,) = [c for c in doc["conflicts"] if c["kind"] == "overlap"]
+    assert c["severity"] == "warning"
+    assert c["paths"] == ["docs/guide.md"]
+    assert set(c["worktrees"]) == {str(a), str(b)}
+    assert " lease docs/guide.md" in c["next_step"]
+    # once one of them leases it, it is a lease conflict instead
+    run_cli(a, "lease", "docs/guide.md")
+    doc = status(project.main).json()
+    assert kinds(doc) == ["lease_violation"]
+
+
+def test_stale_base(project: Project) -> None:
+    b = project.wt("wt-b")
+    write(project.main, {"src/lib/parse.py": "def parse(x):\n    return x.strip()\n"})
+    git(project.main, "commit", "-qam", "main: parse strips")
+    newer = git(project.main, "rev-parse", "HEAD").strip()
+    write(b, {"src/lib/parse.py": "def parse(x):\n    return x.lower()\n"})
+    doc = status(project.main).json()
+    (c,) = [c for c in doc["conflicts"] if c["kind"] == "stale_base"]
+    assert c["paths"] == ["src/lib/parse.py"]
+    assert c["worktrees"] == [str(b)]
+    assert c["next_step"] == f"git -C {b} rebase main"
+    assert c["details"]["stale"][0]["commits"] == [newer]
+    wt = {w["path"]: w for w in doc["worktrees"]}
+    assert wt[str(b)]["behind"] == 1 and wt[str(b)]["dirty"] == 1
+    # a leased (not yet changed) file that moved is stale too
+    write(project.main, {"docs/api.md": "# api v2\n"})
+    git(project.main, "commit", "-qam", "main: api docs")
+    run_cli(b, "lease", "docs/api.md")
+    (c,) = [c for c in status(project.main).json()["conflicts"] if c["kind"] == "stale_base"]
+    assert c["paths"] == ["src/lib/parse.py", "docs/api.md"] or set(c["paths"]) == {"src/lib/parse.py", "docs/api.md"}
+    # after the rebase the base is fresh
+    git(b, "stash", "-q")
+    git(b, "rebase", "-q", "main")
+    assert "stale_base" not in kinds(status(project.main).json())
+
+
+def test_expired_lease_with_unmerged_work_is_abandoned(project: Project) -> None:
+    a = project.wt("wt-a")
+    run_cli(a, "--agent", "alice", "lease", "README.md", "--ttl", "5m")
+    write(a, {"README.md": "# half done\n"})
+    assert "abandoned" not in kinds(status(project.main).json())
+    later = {"GITCOORD_TEST_CLOCK_OFFSET": "900"}
+    doc = status(project.main, env=later).json()
+    (c,) = [c for c in doc["conflicts"] if c["kind"] == "abandoned"]
+    assert c["worktrees"] == [str(a)] and c["paths"] == ["README.md"]
+    assert "alice" in c["summary"] and "expired" in c["summary"]
+    assert c["next_step"] == f"gitcoord -C {a} lease README.md"
+    # with the work committed and merged away, nothing is abandoned
+    git(a, "checkout", "-q", "--", "README.md")
+    assert "abandoned" not in kinds(status(project.main, env=later).json())
+
+
+def test_recent_refusals_bypasses_and_violations(project: Project) -> None:
+    a, b = project.wt("wt-a"), project.wt("wt-b")
+    assert run_cli(project.main, "init").code == 0  # installs the hooks
+    run_cli(a, "--agent", "alice", "lease", "src/app/api.py")
+    write(b, {"src/app/api.py": "x = 1\n"})
+    git(b, "add", "-A")
+    refused = subprocess.run(["git", "commit", "-qm", "bob"], cwd=b, capture_output=True, text=True)
+    assert refused.returncode != 0
+    subprocess.run(["git", "commit", "-qm", "bob anyway", "--no-verify"], cwd=b, capture_output=True, text=True, check=True)
+    sha = git(b, "rev-parse", "HEAD").strip()
+    doc = status(project.main).json()
+    ks = kinds(doc)
+    assert "refusal" in ks and "violation" in ks
+    (v,) = [c for c in doc["conflicts"] if c["kind"] == "violation"]
+    assert v["severity"] == "error" and sha in v["details"]["shas"]
+    assert v["next_step"] == f"gitcoord check --range {sha}^..{sha}"
+    # outside the window they are history, not conflicts
+    old = status(project.main, "--since", "1s", env={"GITCOORD_TEST_CLOCK_OFFSET": "120"}).json()
+    assert not {"refusal", "violation"} & set(kinds(old))
+
+
+def test_filters(project: Project) -> None:
+    a, b = project.wt("wt-a"), project.wt("wt-b")
+    run_cli(a, "--agent", "alice", "lease", "src/app/api.py")
+    write(b, {"src/app/api.py": "x = 2\n"})
+    doc = run_cli(project.main, "--json", "status", "--worktree", str(project.main)).json()
+    assert [w["path"] for w in doc["worktrees"]] == [str(project.main)]
+    assert doc["conflicts"] == []
+    doc = run_cli(project.main, "--json", "status", "--agent", "alice").json()
+    assert [w["path"] for w in doc["worktrees"]] == [str(a)]
+    assert kinds(doc) == ["lease_violation"]  # alice is involved as the holder
+
+
+def test_human_view_fits_80_columns(project: Project) -> None:
+    a, b = project.wt("wt-a"), project.wt("wt-b")
+    run_cli(a, "--agent", "alice", "lease", "src/app/api.py")
+    write(b, {"src/app/api.py": "x = 3\n"})
+    r = run_cli(project.main, "status", env={"COLUMNS": "80"})
+    assert r.code == 0
+    assert max(len(line) for line in r.stdout.splitlines()) <= 80
+    for section in ("Conflicts", "Worktrees", "Leases"):
+        assert section in r.stdout
+    assert "\x1b[" not in r.stdout  # plain when not a terminal
+
+
+def test_watch_refreshes_until_interrupted(project: Project) -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gitcoord", "status", "--watch", "0.3"],
+        cwd=project.main,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=dict(os.environ),
+    )
+    time.sleep(2.0)
+    assert proc.poll() is None  # still running
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=20)
+    assert proc.returncode == 0, err
+    assert out.count("gitcoord status") >= 2  # refreshed at least once
+
+
+def test_watch_in_a_terminal_redraws_in_place(project: Project) -> None:
+    import pty
+    import select
+
+    pid, fd = pty.fork()
+    if pid == 0:  # child: the real CLI on a terminal
+        os.chdir(project.main)
+        os.execv(sys.executable, [sys.executable, "-m", "gitcoord", "status", "--watch", "0.3"])
+    out = b""
+    deadline = time.monotonic() + 3.0
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([fd], [], [], 0.1)
+        if ready:
+            try:
+                out += os.read(fd, 65536)
+            except OSError:
+                break
+    os.kill(pid, signal.SIGINT)
+    _, wstatus = os.waitpid(pid, 0)
+    os.close(fd)
+    text = out.decode(errors="replace")
+    assert os.WIFEXITED(wstatus) and os.WEXITSTATUS(wstatus) == 0
+    assert text.count("gitcoord status") >= 2
+    assert "\x1b[" in text  # cursor movement / colour: redrawn in place

@@ -1,0 +1,134 @@
+"""``worktree add|list|remove`` through real git (SPEC section 4)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fixtures.repos.recipes import Project, git, write
+from tests.conftest import Result, run_inproc, store_dump
+
+
+def j(cwd: Path, *args: str, env: dict[str, str] | None = None) -> Result:
+    return run_inproc(cwd, "--json", *args, env=env)
+
+
+def test_add_claims_creates_binds_and_prints_path(project: Project, gc) -> None:  # type: ignore[no-untyped-def]
+    main = project.main
+    assert j(main, "task", "add", "github:acme/api#12", "--title", "Fix login").code == 0
+    # main moves on after wt-a and wt-b forked: the new worktree starts from main's tip
+    write(main, {"src/app/api.py": "def handler():\n    return 2\n"})
+    git(main, "commit", "-qam", "api v2")
+    tip = git(main, "rev-parse", "HEAD").strip()
+
+    r = gc(main, "worktree", "add", "github:acme/api#12", "--agent", "alice")
+    assert r.code == 0, r.stderr
+    path = Path(r.stdout.strip())  # human output: just the path, for cd "$(...)"
+    assert path == main.parent / "main-github-acme-api-12"
+    assert path.is_dir()
+    assert git(path, "rev-parse", "HEAD").strip() == tip
+    assert git(path, "symbolic-ref", "HEAD").strip() == "refs/heads/task/github-acme-api-12"
+
+    # in the new worktree the agent name is bound, and it holds the task
+    t = j(path, "task", "list", "--mine").json()["tasks"]
+    assert [x["id"] for x in t] == ["github:acme/api#12"]
+    assert t[0]["claim"]["holder"] == {"agent": "alice", "worktree": str(path), "host": "testhost"}
+    assert j(path, "lease", "src/app/api.py").json()["granted"][0]["holder"]["agent"] == "alice"
+
+    wts = {w["path"]: w for w in j(main, "worktree", "list").json()["worktrees"]}
+    w = wts[str(path)]
+    assert (w["agent"], w["bound"], w["branch"]) == ("alice", True, "task/github-acme-api-12")
+    assert [x["id"] for x in w["tasks"]] == ["github:acme/api#12"]
+    assert w["leases"] == ["src/app/api.py"]
+    assert wts[str(main)]["main"] is True
+    assert gc(main, "worktree", "list").code == 0
+
+    events = j(main, "log", "--task", "github:acme/api#12").json()["events"]
+    assert [e["kind"] for e in events][-2:] == ["claim.granted", "worktree.added"]
+
+
+def test_add_with_explicit_path_branch_and_json(project: Project, tmp_path: Path) -> None:
+    main = project.main
+    j(main, "task", "add", "T-1", "--title", "x")
+    target = tmp_path / "elsewhere" / "wt-t1"
+    target.parent.mkdir()
+    r = j(main, "worktree", "add", "T-1", "--path", str(target), "--branch", "feature/t1")
+    assert r.code == 0, r.stderr
+    doc = r.json()
+    assert doc["path"] == str(target.resolve()) and doc["branch"] == "feature/t1"
+    assert doc["agent"] == "wt-t1" and doc["bound"] is False  # no --agent: the directory name
+    assert doc["claim"]["task"] == "T-1"
+
+
+def test_add_refuses_a_taken_task_and_creates_nothing(project: Project) -> None:
+    main, a = project.main, project.wt("wt-a")
+    j(main, "task", "add", "T-1", "--title", "x")
+    assert j(a, "claim", "T-1").code == 0
+    before = git(main, "worktree", "list")
+    r = j(main, "worktree", "add", "T-1", "--agent", "bob")
+    assert r.code == 1 and "claimed by" in r.err_json()["error"]["message"]
+    assert git(main, "worktree", "list") == before
+    assert not (main.parent / "main-T-1").exists()
+
+
+def test_add_gives_the_claim_back_when_git_fails(project: Project) -> None:
+    main = project.main
+    j(main, "task", "add", "T-1", "--title", "x")
+    # a branch name git refuses only at creation time: an existing ref as a directory prefix
+    git(main, "branch", "task")
+    r = j(main, "worktree", "add", "T-1")
+    assert r.code == 3, r.stderr
+    t = j(main, "task", "show", "T-1").json()["task"]
+    assert t["status"] == "open"
+    assert t["claims"][0]["state"] == "released"
+    assert j(main, "claim", "--next").json()["claimed"][0]["task"] == "T-1"
+
+
+def test_remove_releases_leases_and_claims_and_refuses_dirty(project: Project, gc) -> None:  # type: ignore[no-untyped-def]
+    main = project.main
+    j(main, "task", "add", "T-1", "--title", "x")
+    path = Path(j(main, "worktree", "add", "T-1", "--agent", "alice").json()["path"])
+    assert j(path, "lease", "docs/").code == 0
+    write(path, {"docs/guide.md": "# changed\n"})
+
+    before = store_dump(main)
+    r = gc(main, "--json", "worktree", "remove", str(path))
+    assert r.code == 1
+    assert "uncommitted changes" in r.err_json()["error"]["message"]
+    assert "docs/guide.md" in r.err_json()["error"]["message"]
+    assert path.is_dir() and store_dump(main) == before
+
+    r = gc(main, "--json", "worktree", "remove", "T-1", "--force")  # by task id
+    assert r.code == 0, r.stderr
+    doc = r.json()
+    assert doc["forced"] is True
+    assert [x["pattern"] for x in doc["released_leases"]] == ["docs/"]
+    assert [x["task"] for x in doc["released_claims"]] == ["T-1"]
+    assert not path.exists()
+    assert str(path) not in git(main, "worktree", "list")
+    assert j(main, "leases").json()["leases"] == []
+    assert j(main, "task", "show", "T-1").json()["task"]["status"] == "open"
+    kinds = [e["kind"] for e in j(main, "log").json()["events"]]
+    assert kinds[-3:] == ["lease.released", "claim.released", "worktree.removed"]
+
+
+def test_remove_clean_worktree_and_refuse_main(project: Project) -> None:
+    main = project.main
+    j(main, "task", "add", "T-1", "--title", "x")
+    path = Path(j(main, "worktree", "add", "T-1").json()["path"])
+    r = j(main, "worktree", "remove", str(main))
+    assert r.code == 2 and "main worktree" in r.err_json()["error"]["message"]
+    assert j(main, "worktree", "remove", str(path)).code == 0
+    assert not path.exists()
+
+
+def test_remove_a_worktree_deleted_by_hand(project: Project) -> None:
+    import shutil
+
+    main = project.main
+    j(main, "task", "add", "T-1", "--title", "x")
+    path = Path(j(main, "worktree", "add", "T-1").json()["path"])
+    shutil.rmtree(path)
+    r = j(main, "worktree", "remove", str(path))
+    assert r.code == 0, r.stderr
+    assert [c["task"] for c in r.json()["released_claims"]] == ["T-1"]
+    assert str(path) not in git(main, "worktree", "list")
