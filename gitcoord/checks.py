@@ -15,8 +15,8 @@ from typing import Any
 from gitcoord import enforce, journal, staleness
 from gitcoord.context import Context
 from gitcoord.errors import GitcoordError, StoreCorrupt, StoreLocked
-from gitcoord.gitrepo import ZERO_SHA, GitError, Repo
-from gitcoord.models import Holder, Read
+from gitcoord.gitrepo import ZERO_SHA, GitError, Repo, host_id
+from gitcoord.models import Holder, Lease, Read
 from gitcoord.store.sqlite import busy_timeout
 
 BYPASS_ENV = "GITCOORD_BYPASS"
@@ -201,31 +201,42 @@ def evaluate(
         candidates = tx.lease_candidates(enforce.lease_keys(touched), []) if touched else []
         if reads_holder is not None:
             reads = tx.reads(reads_holder)
-    index = enforce.build_index(candidates)
+    index = enforce.build_index(lease for lease in candidates if not void(lease))
     read_tips = staleness.read_set_blobs(repo, tip, [r.path for r in reads]) if reads else None
     merge_bases: dict[str, str | None] = {}
     if walk_excludes_tip and tip is not None:
         _inherit_merge_bases(repo, changes, tip, merge_bases)
+    stale_checked = [
+        ch for ch in changes if ch.subject.commit not in skip_stale and ch.parent_revs
+    ]
+    all_bases = staleness.commit_bases_many(
+        repo, integration_ref, tip,
+        [(list(ch.parent_revs), list(ch.subject.paths), list(ch.parent_blobs)) for ch in stale_checked],
+        merge_bases=merge_bases,
+    )
+    bases_of = {id(ch): b for ch, b in zip(stale_checked, all_bases, strict=True)}
     violations: list[enforce.Violation] = []
     for i, ch in enumerate(changes):
-        bases = None
-        if tip is not None and ch.subject.commit not in skip_stale and ch.parent_revs:
-            bases = staleness.commit_bases(
-                repo, integration_ref, tip, list(ch.parent_revs), list(ch.subject.paths),
-                list(ch.parent_blobs), merge_bases=merge_bases,
-            )
         violations += enforce.check(
             ch.subject,
             index,
             now=now,
             policy=policy,
-            bases=bases,
+            bases=bases_of.get(id(ch)),
             reads=reads if i == len(changes) - 1 else (),
             read_tips=read_tips,
             recorded=recorded is None or ch.subject.commit in recorded,
         )
     violations = _with_origins(ctx, violations, tip)
     return Report(action, list(changes), violations, now, integration_ref, tip)
+
+
+def void(lease: Lease) -> bool:
+    """A lease whose worktree no longer exists is void (SPEC section 3); only worktrees on
+    this host can be looked at."""
+    import os
+
+    return lease.holder.host == host_id() and not os.path.isdir(lease.holder.worktree)
 
 
 def _inherit_merge_bases(

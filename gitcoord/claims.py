@@ -16,13 +16,12 @@ Writers queue fairly (``Store.writer_lock``) before their transaction, so under 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from gitcoord import audit
 from gitcoord.context import Context
 from gitcoord.errors import BadInput, Denied, GitcoordError, NotFound, NothingToClaim, Superseded
-from gitcoord.models import Holder
+from gitcoord.models import Event, Holder
 from gitcoord.store.base import Tx
 from gitcoord.store.tasks_api import TASK_STATES, Claim, NewTask, Task
 
@@ -130,18 +129,34 @@ class _Refused(Exception):
 
 
 def _write(ctx: Context, holder: Holder, fn: Callable[[Tx], T]) -> T:
-    """Run ``fn`` in one fairly-queued write transaction."""
+    """Run ``fn`` in one write transaction, queued fairly behind other writers. Event
+    hooks run after our turn has passed on, so a slow hook never holds up the queue."""
     store = ctx.store()
+    hooks = store.on_commit
+    committed: list[Event] = []
+    if hooks is not None:
+        store.on_commit = committed.extend
     refused: GitcoordError | None = None
-    with store.writer_lock(), store.transaction() as tx:
-        try:
-            return fn(tx)
-        except _Refused as r:
-            for kind, task_id, details in r.events:
-                audit.append(tx, kind, holder, subject=task_id, details=details, task=task_id)
-            refused = r.error
+    try:
+        with store.writer_lock(), store.transaction() as tx:
+            try:
+                return fn(tx)
+            except _Refused as r:
+                for kind, task_id, details in r.events:
+                    audit.append(tx, kind, holder, subject=task_id, details=details, task=task_id)
+                refused = r.error
+    finally:
+        if hooks is not None:
+            store.on_commit = hooks
+            if committed:
+                hooks(committed)
     assert refused is not None
     raise refused
+
+
+def write_turn(ctx: Context, fn: Callable[[Tx], T]) -> T:
+    """:func:`_write` for other modules (worktrees)."""
+    return _write(ctx, ctx.holder(), fn)
 
 
 def _reap(tx: Tx) -> list[Claim]:
@@ -209,11 +224,11 @@ def _fmt(seconds: float) -> str:
 
 
 # ---------------------------------------------------------------- results
-@dataclass
 class ClaimResult:
-    claimed: list[tuple[Task, Claim]] = field(default_factory=list)
-    renewed: list[tuple[Task, Claim]] = field(default_factory=list)
-    now: float = 0.0
+    def __init__(self, now: float) -> None:
+        self.claimed: list[tuple[Task, Claim]] = []
+        self.renewed: list[tuple[Task, Claim]] = []
+        self.now = now
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -229,11 +244,11 @@ def _claim_json(task: Task, claim: Claim, now: float) -> dict[str, Any]:
     return d
 
 
-@dataclass
 class RenewResult:
-    renewed: list[Claim] = field(default_factory=list)
-    superseded: list[tuple[Claim, Claim | None]] = field(default_factory=list)
-    now: float = 0.0
+    def __init__(self, now: float) -> None:
+        self.renewed: list[Claim] = []
+        self.superseded: list[tuple[Claim, Claim | None]] = []
+        self.now = now
 
     def error(self) -> Superseded | None:
         if not self.superseded:
@@ -262,12 +277,12 @@ def superseded_json(old: Claim, new: Claim | None) -> dict[str, Any]:
     }
 
 
-@dataclass
 class TaskDetail:
-    task: Task
-    dependents: list[str]
-    claims: list[Claim]
-    now: float
+    def __init__(self, task: Task, dependents: list[str], claims: list[Claim], now: float) -> None:
+        self.task = task
+        self.dependents = dependents
+        self.claims = claims
+        self.now = now
 
     def to_json(self) -> dict[str, Any]:
         d = self.task.to_json(self.now)
@@ -515,9 +530,7 @@ def import_tasks(
 
 
 def _with_after(task: Task, after: Sequence[str]) -> Task:
-    from dataclasses import replace
-
-    return replace(task, after=tuple(after))
+    return task._replace(after=tuple(after))
 
 
 def edit_task(

@@ -14,6 +14,7 @@ import subprocess
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from gitcoord.errors import EnvironmentFailure, NotARepository
 
@@ -587,8 +588,7 @@ class Repo:
         return unique
 
 
-@dataclass(frozen=True, slots=True)
-class WorktreeEntry:
+class WorktreeEntry(NamedTuple):
     path: Path
     head: str | None
     branch: str | None  # refs/heads/...; None when detached

@@ -144,6 +144,39 @@ def _rebasing() -> bool:
     return rc == 0 and any(p and os.path.isdir(p) for p in out.decode(errors="replace").splitlines())
 
 
+def _locate() -> tuple[str, str, str] | None:
+    """(git dir, common dir, worktree top) without starting git, as git set up the hook:
+    it runs in the top of the worktree, with GIT_DIR set for a linked worktree. None when
+    anything is unusual (then ``git rev-parse`` answers)."""
+    env = os.environ
+    if env.get("GIT_WORK_TREE") or env.get("GIT_COMMON_DIR"):
+        return None
+    top = os.getcwd()
+    git_dir = env.get("GIT_DIR")
+    if git_dir:
+        git_dir = os.path.join(top, git_dir)
+    else:
+        dotgit = os.path.join(top, ".git")
+        if os.path.isdir(dotgit):
+            git_dir = dotgit
+        elif os.path.isfile(dotgit):
+            with open(dotgit) as f:
+                text = f.read().strip()
+            if not text.startswith("gitdir: "):
+                return None
+            git_dir = os.path.join(top, text[len("gitdir: "):])
+        else:
+            return None
+    if not os.path.isfile(os.path.join(git_dir, "HEAD")):
+        return None
+    try:
+        with open(os.path.join(git_dir, "commondir")) as f:
+            common = os.path.join(git_dir, f.read().strip())
+    except FileNotFoundError:
+        common = git_dir
+    return os.path.normpath(git_dir), os.path.normpath(common), top
+
+
 def _integration_guess(common: str, configured: str | None) -> str | None:
     """The integration ref as :meth:`gitcoord.gitrepo.Repo.integration_ref` resolves it, in
     the common cases only (None: let the full check resolve it)."""
@@ -183,28 +216,33 @@ def _fast_pre_commit() -> bool:
         return False
     amend = _amending()
     parent = "HEAD^" if amend else "HEAD"
+    where = _locate()
     procs = {
-        "where": _spawn(["rev-parse", "--is-bare-repository", "--absolute-git-dir", "--git-common-dir", "--show-toplevel"]),
         "config": _spawn(["config", "-z", "--get-regexp", r"^gitcoord\."]),
         "diff": _spawn(["diff-index", "--cached", "-z", "--name-only", "--no-renames",
                         "--ignore-submodules=none", parent, "--"]),
         "tree": _spawn(["write-tree"]),
     }
+    if where is None:
+        procs["where"] = _spawn(["rev-parse", "--is-bare-repository", "--absolute-git-dir",
+                                 "--git-common-dir", "--show-toplevel"])
     if amend:
         procs["merge"] = _spawn(["rev-parse", "-q", "--verify", "HEAD^2"])
     # Speculatively, the ancestry check against the usual integration ref.
     guess = "refs/heads/main"
     procs["ancestry"] = _spawn(["merge-base", "--is-ancestor", guess, parent])
     out = {name: _finish(p) for name, p in procs.items()}
-    if any(out[k][0] != 0 for k in ("where", "diff", "tree")) or out["config"][0] not in (0, 1):
+    if any(out[k][0] != 0 for k in out if k in ("where", "diff", "tree")) or out["config"][0] not in (0, 1):
         return False
     if amend and out["merge"][0] == 0:
         return False  # amending a merge: the full check compares with every parent
-    lines = out["where"][1].decode(errors="surrogateescape").split("\n")
-    if len(lines) < 4 or lines[0] != "false":
-        return False
-    git_dir, common, top = lines[1], lines[2], lines[3]
-    common = os.path.join(os.getcwd(), common) if not os.path.isabs(common) else common
+    if where is None:
+        lines = out["where"][1].decode(errors="surrogateescape").split("\n")
+        if len(lines) < 4 or lines[0] != "false":
+            return False
+        common = lines[2] if os.path.isabs(lines[2]) else os.path.join(os.getcwd(), lines[2])
+        where = (lines[1], common, lines[3])
+    git_dir, common, top = where
     if os.path.exists(os.path.join(git_dir, "MERGE_HEAD")):
         return False  # concluding a merge
     cfg = _config(out["config"][1])

@@ -564,7 +564,12 @@ def _after_the_fact(
     when: float | None,
     policy: enforce.Policy,
 ) -> list[enforce.Violation]:
-    leases = [lease for _, lease in covering if when is None or lease.granted_at <= when + 1]
+    from gitcoord.checks import void
+
+    leases = [
+        lease for _, lease in covering
+        if (when is None or lease.granted_at <= when + 1) and not void(lease)
+    ]
     subject = enforce.Subject(paths=f.touched, holder=holder, commit=f.sha, parents=f.parents)
     return [v for v in enforce.check_lease_rules(subject, leases, now=tx.now, policy=policy) if v.is_error]
 

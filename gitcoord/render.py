@@ -48,7 +48,7 @@ def table(
     columns: Sequence[str],
     rows: Sequence[Sequence[str]],
     *,
-    no_wrap: Sequence[str] = ("id", "seq", "pattern", "path", "time", "kind", "expires"),
+    no_wrap: Sequence[str] = ("id", "seq", "pattern", "path", "time", "kind", "expires", "subject", "shas"),
 ) -> None:
     """A plain table (colour only on a terminal); columns empty in every row are left out."""
     from rich.console import Console
@@ -120,7 +120,7 @@ def event_rows(events: Sequence[Event]) -> list[list[str]]:
                 e.kind,
                 e.agent or "",
                 e.subject or "",
-                " ".join(s[:12] for s in e.shas),
+                " ".join(s[:10] for s in e.shas),
             ]
         )
     return rows
@@ -163,16 +163,18 @@ def status_view(report: Any) -> Any:
 
     if report.conflicts:
         parts.append(Text("\nConflicts", style="bold underline"))
+        grid = Table.grid(padding=(0, 1))
+        grid.add_column(no_wrap=True)
+        grid.add_column(overflow="fold")
         for c in report.conflicts:
             mark, style = _SEVERITY_STYLE.get(c.severity, ("·", ""))
-            t = Text()
-            t.append(f" {mark} {c.severity:<7} ", style=style)
-            t.append(f"{c.kind}: ", style="bold")
-            t.append(c.summary)
-            parts.append(t)
-            step = Text("   next: ", style="dim")
-            step.append(c.next_step, style="cyan")
-            parts.append(step)
+            body = Text()
+            body.append(f"{c.kind}: ", style="bold")
+            body.append(c.summary)
+            body.append("\nnext: ", style="dim")
+            body.append(c.next_step, style="cyan")
+            grid.add_row(Text(f" {mark} {c.severity}", style=style), body)
+        parts.append(grid)
 
     parts.append(Text("\nWorktrees", style="bold underline"))
     wt = Table(show_edge=False, pad_edge=False, box=None, header_style="bold")

@@ -13,7 +13,7 @@ and who made them (from the audit trail). The predicate itself is :func:`is_stal
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -153,36 +153,71 @@ def commit_bases(
     """Gather blob(I:X), and per parent M and blob(M:X), for the touched ``paths``.
 
     ``parent_blobs[k]`` holds blob(P_k:X) (the old side of the commit's diff against P_k).
-    ``merge_bases`` caches merge-base(P, I) across commits (pre-push checks many).
-    Git calls: one merge-base per new parent, then one cat-file for all blobs.
     """
-    bases = Bases(integration_ref=integration_ref, tip=tip)
-    if tip is None or not parents or not paths:
-        return bases
+    return commit_bases_many(
+        repo, integration_ref, tip, [(parents, paths, parent_blobs)], merge_bases=merge_bases
+    )[0]
+
+
+def commit_bases_many(
+    repo: Repo,
+    integration_ref: str,
+    tip: str | None,
+    items: Sequence[tuple[Sequence[str], Sequence[str], Sequence[dict[str, str | None]]]],
+    *,
+    merge_bases: dict[str, str | None] | None = None,
+) -> list[Bases]:
+    """:func:`commit_bases` for many commits ((parents, paths, parent blobs) each): one
+    merge-base per parent not in ``merge_bases`` (a cache shared across calls), then one
+    cat-file for every blob of every commit."""
+    empty = Bases(integration_ref=integration_ref, tip=tip)
+    if tip is None:
+        return [empty for _ in items]
     cache = merge_bases if merge_bases is not None else {}
+    forks_of: list[list[str] | None] = []
+    specs: dict[tuple[str, str], None] = {}
+    for parents, paths, _ in items:
+        forks = _forks(repo, parents, tip, cache) if parents and paths else None
+        forks_of.append(forks)
+        if forks is not None:
+            for x in paths:
+                specs[(tip, x)] = None
+                for m in forks:
+                    specs[(m, x)] = None
+    blobs = repo.blobs_many(list(specs))
+    out: list[Bases] = []
+    for (parents, paths, parent_blobs), forks in zip(items, forks_of, strict=True):
+        if forks is None:
+            out.append(empty)
+            continue
+        pbs = [
+            ParentBase(
+                parent=p,
+                merge_base=m,
+                at_base={x: blobs[(m, x)] for x in paths},
+                at_parent={x: pblobs.get(x) for x in paths},
+            )
+            for p, m, pblobs in zip(parents, forks, parent_blobs, strict=True)
+        ]
+        out.append(
+            Bases(integration_ref=integration_ref, tip=tip,
+                  at_tip={x: blobs[(tip, x)] for x in paths}, parents=pbs)
+        )
+    return out
+
+
+def _forks(repo: Repo, parents: Sequence[str], tip: str, cache: dict[str, str | None]) -> list[str] | None:
+    """merge-base(P, I) per parent; None when some parent is unrelated to the integration
+    line or already contains its tip (then nothing can be stale)."""
     forks: list[str] = []
     for p in parents:
         if p not in cache:
             cache[p] = repo.merge_base(p, tip)
         m = cache[p]
-        if m is None:
-            return bases  # unrelated history: no fork point, nothing to compare
-        if m == tip:
-            return bases  # this parent already contains the integration tip
+        if m is None or m == tip:
+            return None
         forks.append(m)
-    specs = [(tip, x) for x in paths] + [(m, x) for m in dict.fromkeys(forks) for x in paths]
-    blobs = repo.blobs_many(specs)
-    at_tip = {x: blobs[(tip, x)] for x in paths}
-    pbs = [
-        ParentBase(
-            parent=p,
-            merge_base=m,
-            at_base={x: blobs[(m, x)] for x in paths},
-            at_parent={x: pblobs.get(x) for x in paths},
-        )
-        for p, m, pblobs in zip(parents, forks, parent_blobs, strict=True)
-    ]
-    return Bases(integration_ref=integration_ref, tip=tip, at_tip=at_tip, parents=pbs)
+    return forks
 
 
 def read_set_blobs(repo: Repo, tip: str | None, read_paths: Iterable[str]) -> dict[str, str | None]:

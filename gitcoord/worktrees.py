@@ -99,9 +99,7 @@ def slug(task_id: str) -> str:
 
 def _entries(ctx: Context) -> list[gitrepo.WorktreeEntry]:
     """The repository's worktrees, paths resolved like a holder's (the main one first)."""
-    from dataclasses import replace
-
-    return [replace(e, path=e.path.resolve()) for e in ctx.repo.worktree_entries()]
+    return [e._replace(path=e.path.resolve()) for e in ctx.repo.worktree_entries()]
 
 
 def _main_root(ctx: Context) -> Path:
@@ -180,9 +178,12 @@ def add(
 
 
 def _undo_add(ctx: Context, actor: Holder, holder: Holder) -> None:
-    store = ctx.store()
-    with store.writer_lock(), store.transaction() as tx:
-        claims.release_holder(tx, actor, holder, state="released", why="worktree creation failed")
+    claims.write_turn(
+        ctx,
+        lambda tx: claims.release_holder(
+            tx, actor, holder, state="released", why="worktree creation failed"
+        ),
+    )
 
 
 def list_worktrees(ctx: Context) -> tuple[list[WorktreeInfo], float]:
@@ -292,6 +293,4 @@ def remove(ctx: Context, target: str, *, force: bool = False) -> RemoveResult:
         )
         return RemoveResult(path, released_leases, released, force)
 
-    store = ctx.store()
-    with store.writer_lock(), store.transaction() as tx:
-        return op(tx)
+    return claims.write_turn(ctx, op)

@@ -246,6 +246,15 @@ def test_merge_is_refused_by_pre_merge_commit(tmp_path: Path) -> None:
     assert len(ok(b, "log", "-1", "--format=%P").split()) == 2
 
 
+def test_a_lease_whose_worktree_is_gone_is_void(project: Project) -> None:
+    b = project.wt("wt-b")
+    write(b, API, "z = 1\n")
+    ok(b, "add", API)
+    refused(b, "commit", "-m", "b")
+    ok(project.main, "worktree", "remove", "--force", str(project.wt("wt-a")))
+    ok(b, "commit", "-q", "-m", "b, wt-a is gone")
+
+
 def test_linked_worktree_added_after_install_is_enforced(project: Project) -> None:
     late = project.main.parent / "wt-late"
     ok(project.main, "worktree", "add", "-q", "-b", "late", str(late), "main")

@@ -143,3 +143,23 @@ def test_the_commit_path_opens_no_store_it_would_have_to_create(project: Project
         Path(str(db_path(project)) + suffix).unlink(missing_ok=True)
     assert not fast(project.wt("wt-b"), monkeypatch)
     assert not os.path.exists(db_path(project))
+
+
+@pytest.mark.parametrize("where", ["main", "wt-b", "wt-b+GIT_DIR"])
+def test_locating_the_repository_without_git_agrees_with_rev_parse(
+    project: Project, monkeypatch: pytest.MonkeyPatch, where: str
+) -> None:
+    wt = project.wt(where.split("+")[0])
+    monkeypatch.chdir(wt)
+    monkeypatch.delenv("GIT_DIR", raising=False)
+    repo = gitrepo.discover(wt)
+    if where.endswith("GIT_DIR"):
+        monkeypatch.setenv("GIT_DIR", str(repo.git_dir))
+    found = hookimpl._locate()
+    assert found is not None
+    git_dir, common, top = found
+    assert (Path(git_dir).resolve(), Path(common).resolve(), Path(top).resolve()) == (
+        repo.git_dir, repo.common_dir, repo.root
+    )
+    monkeypatch.setenv("GIT_WORK_TREE", str(wt))
+    assert hookimpl._locate() is None  # unusual set-ups: ask git

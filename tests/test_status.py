@@ -48,9 +48,9 @@ def test_changes_on_a_path_another_worktree_leases(project: Project) -> None:
     git(b, "commit", "-qam", "bob edits api")
     (c,) = [c for c in status(project.main).json()["conflicts"] if c["kind"] == "lease_violation"]
     assert "unmerged" in c["summary"]
-    human = run_cli(project.main, "status")
+    human = run_cli(project.main, "status", env={"COLUMNS": "250"})
     assert "lease_violation" in human.stdout and "src/app/api.py" in human.stdout
-    assert f"gitcoord -C {b} lease src/app/api.py" in human.stdout.replace("\n", "")
+    assert f"next: gitcoord -C {b} lease src/app/api.py" in human.stdout
 
 
 def test_shared_co_owners_do_not_conflict(project: Project) -> None:

@@ -35,7 +35,7 @@ import sqlite3
 import struct
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from types import FrameType
 
@@ -115,10 +115,8 @@ class WriterQueue:
 
     def _restore_checkpoints(self) -> None:
         assert self.conn is not None
-        try:
+        with suppress(sqlite3.Error):
             self.conn.execute(f"PRAGMA wal_autocheckpoint = {int(self._auto or 1000)}")
-        except sqlite3.Error:
-            pass
 
     def _checkpoint_if_due(self) -> None:
         assert self.conn is not None and self._shm is not None
@@ -159,43 +157,53 @@ class WriterQueue:
             return None
         finally:
             os.close(tfd)
+        self._wait_turn(ticket)
+        return mine
+
+    def _wait_turn(self, ticket: int) -> None:
+        """Block until ticket ``ticket - 1`` is done (its slot is unlocked)."""
         try:
             prev = self._slot(ticket - 1)
         except OSError:
-            return mine
+            return
         try:
-            self._wait(prev)
+            if not _try_shared(prev):
+                with self._deadline():
+                    fcntl.flock(prev, fcntl.LOCK_SH)
+        except _TurnTimeout:
+            pass  # the predecessor is stuck: go ahead, SQLite's busy timeout decides
         finally:
             os.close(prev)
-        return mine
 
-    def _wait(self, fd: int) -> None:
-        """Block until the predecessor's slot is free, at most ``timeout`` seconds when
-        a timer can be used (the main thread, SIGALRM unused); then go ahead anyway."""
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return
-        except BlockingIOError:
-            pass
+    @contextmanager
+    def _deadline(self) -> Iterator[None]:
+        """Raise _TurnTimeout after ``timeout`` seconds, when a timer can be used (the
+        main thread, SIGALRM otherwise unused); else wait as long as it takes."""
         if (
             self.timeout is None
             or threading.current_thread() is not threading.main_thread()
             or signal.getsignal(signal.SIGALRM) not in (signal.SIG_DFL, None)
             or signal.getitimer(signal.ITIMER_REAL)[0] > 0
         ):
-            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
             return
         old = signal.signal(signal.SIGALRM, _on_alarm)
         try:
             try:
                 signal.setitimer(signal.ITIMER_REAL, self.timeout)
-                fcntl.flock(fd, fcntl.LOCK_EX)
+                yield
             finally:
                 signal.setitimer(signal.ITIMER_REAL, 0)
-        except _TurnTimeout:
-            pass  # the predecessor is stuck: go ahead, SQLite's busy timeout decides
         finally:
             signal.signal(signal.SIGALRM, old)
+
+
+def _try_shared(fd: int) -> bool:
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        return True
+    except BlockingIOError:
+        return False
 
 
 _local = threading.local()

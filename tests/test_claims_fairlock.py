@@ -1,0 +1,81 @@
+"""The fair writer queue behind ``claim --next`` (gitcoord.store.fairlock)."""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import time
+from pathlib import Path
+from typing import Any
+
+from gitcoord.store.fairlock import WriterQueue
+
+
+def _worker(d: str, i: int, hold: float, log: Any, ready: Any) -> None:
+    q = WriterQueue(Path(d), timeout=30)
+    ready.put(i)
+    with q.hold():
+        log.put((i, "in", time.monotonic()))
+        time.sleep(hold)
+        log.put((i, "out", time.monotonic()))
+
+
+def test_turns_are_exclusive_and_first_come_first_served(tmp_path: Path) -> None:
+    ctx = mp.get_context("fork")
+    log, ready = ctx.Queue(), ctx.Queue()
+    q = WriterQueue(tmp_path, timeout=30)
+    procs = []
+    with q.hold():  # everyone queues behind us, in the order they arrive
+        for i in range(6):
+            p = ctx.Process(target=_worker, args=(str(tmp_path), i, 0.02, log, ready))
+            p.start()
+            procs.append(p)
+            assert ready.get(timeout=10) == i
+            time.sleep(0.1)  # let it take its ticket before the next one starts
+    for p in procs:
+        p.join(timeout=30)
+    events = [log.get(timeout=5) for _ in range(12)]
+    order = [i for i, what, _ in events if what == "in"]
+    assert order == list(range(6))
+    # never two inside at once
+    inside = 0
+    for _, what, _ in sorted(events, key=lambda e: e[2]):
+        inside += 1 if what == "in" else -1
+        assert inside <= 1
+
+
+def test_a_dead_predecessor_frees_the_queue(tmp_path: Path) -> None:
+    ctx = mp.get_context("fork")
+    log, ready = ctx.Queue(), ctx.Queue()
+    stuck = ctx.Process(target=_worker, args=(str(tmp_path), 0, 60, log, ready))
+    stuck.start()
+    ready.get(timeout=10)
+    assert log.get(timeout=10)[1] == "in"
+    t0 = time.monotonic()
+    stuck.kill()  # the kernel drops its locks
+    stuck.join()
+    with WriterQueue(tmp_path, timeout=30).hold():
+        pass
+    assert time.monotonic() - t0 < 5
+
+
+def test_a_stuck_predecessor_is_passed_after_the_timeout(tmp_path: Path) -> None:
+    ctx = mp.get_context("fork")
+    log, ready = ctx.Queue(), ctx.Queue()
+    stuck = ctx.Process(target=_worker, args=(str(tmp_path), 0, 20, log, ready))
+    stuck.start()
+    try:
+        ready.get(timeout=10)
+        assert log.get(timeout=10)[1] == "in"
+        t0 = time.monotonic()
+        with WriterQueue(tmp_path, timeout=0.5).hold():  # goes ahead; SQLite still excludes
+            waited = time.monotonic() - t0
+        assert 0.4 < waited < 5
+    finally:
+        stuck.kill()
+        stuck.join()
+
+
+def test_reentrant_in_one_thread(tmp_path: Path) -> None:
+    q = WriterQueue(tmp_path, timeout=5)
+    with q.hold(), WriterQueue(tmp_path, timeout=5).hold():
+        pass
