@@ -17,7 +17,8 @@ in three set-ups, alternating within each round:
 "Adds" is the commit's median wall time minus the no-hooks median of the same round;
 the ratio compares what gitcoord adds with what the reference adds. Targets: <= 1.2x for
 1 file, <= 1.5x for 1,000 files. One more row shows a commit the fast path cannot prove
-clean (another holder's glob lease in the same directory), which runs the full check.
+clean (another holder's glob lease in the same directory), which runs the full check, and
+one of a branch behind ``main`` (the fast path then also runs the stale-read predicate).
 
 Bytecode is compiled first (``compileall``), as an installed package has it.
 
@@ -195,6 +196,12 @@ def run(quick: bool) -> str:
         repo, dirs = _setup(Path(d))
         for label, files, target in (("1 file", one, 1.2), ("1,000 files", thousand, 1.5)):
             rows.append(_row(label, _measure(repo, dirs, files, rounds), target))
+        # main moves on (a file the commits do not touch): the branch is behind it now.
+        _git(repo, "checkout", "-q", "main")
+        (repo / "pkg050" / "mod000.py").write_text("main moved\n")
+        _git(repo, "-c", f"core.hooksPath={dirs['none']}", "commit", "-q", "-am", "main moves")
+        _git(repo, "checkout", "-q", "work")
+        rows.append(_row("1 file, branch behind main", _measure(repo, dirs, one, rounds), None))
         # The full check: another holder's glob lease next to the staged file.
         from gitcoord import context
 

@@ -15,12 +15,10 @@ from typing import Any
 from gitcoord import enforce, journal, staleness
 from gitcoord.context import Context
 from gitcoord.errors import GitcoordError, StoreCorrupt, StoreLocked
-from gitcoord.gitrepo import ZERO_SHA, GitError, Repo, host_id
+from gitcoord.gitrepo import ZERO_SHA, DiffEntry, GitError, Repo, host_id
+from gitcoord.hookimpl import BYPASS_ENV
 from gitcoord.models import Holder, Lease, Read
 from gitcoord.store.sqlite import busy_timeout
-
-BYPASS_ENV = "GITCOORD_BYPASS"
-
 
 # ---------------------------------------------------------------------------------------
 # What is checked
@@ -37,14 +35,28 @@ class Change:
     parent_blobs: tuple[dict[str, str | None], ...] = ()
 
 
-def index_change(repo: Repo, holder: Holder, index_path: str | None, parents: Sequence[str]) -> Change:
-    """What committing ``index_file`` on top of ``parents`` would record. A merge records
-    the paths that differ from every parent (a resolution edit included)."""
+def index_change(
+    repo: Repo,
+    holder: Holder,
+    index_path: str | None,
+    parents: Sequence[str],
+    *,
+    tree: str | None = None,
+) -> Change:
+    """What committing ``index_path`` (or ``tree``, the index already written as a tree)
+    on top of ``parents`` would record. A merge records the paths that differ from every
+    parent (a resolution edit included)."""
+
+    def changes(parent: str | None) -> list[DiffEntry]:
+        if tree is not None:
+            return repo.tree_changes(parent, tree)
+        return repo.staged_changes(parent, index_path)
+
     per_parent: list[dict[str, str | None]] = []
     revs = list(parents)
     for p in revs:
         try:
-            entries = repo.staged_changes(p, index_path)
+            entries = changes(p)
         except GitError:
             if p == "HEAD" and repo.head() is None:  # the first commit of a branch
                 revs = []
@@ -53,7 +65,7 @@ def index_change(repo: Repo, holder: Holder, index_path: str | None, parents: Se
             raise
         per_parent.append({e.path: e.old_blob for e in entries})
     if not revs:
-        paths = tuple(e.path for e in repo.staged_changes(None, index_path))
+        paths = tuple(e.path for e in changes(None))
         return Change(enforce.Subject(paths=paths, holder=holder))
     touched = set(per_parent[0])
     for d in per_parent[1:]:

@@ -9,7 +9,7 @@
   epoch and holder.
 - Every transition is an audit event carrying holder, epoch and task.
 
-Writers queue fairly (``Store.writer_lock``) before their transaction, so under heavy
+Every store write transaction queues fairly (``Store.writer_lock``), so under heavy
 ``claim --next`` contention nobody starves.
 """
 
@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 from gitcoord import audit
 from gitcoord.context import Context
 from gitcoord.errors import BadInput, Denied, GitcoordError, NotFound, NothingToClaim, Superseded
-from gitcoord.models import Event, Holder
+from gitcoord.models import Holder
 from gitcoord.store.base import Tx
 from gitcoord.store.tasks_api import TASK_STATES, Claim, NewTask, Task
 
@@ -129,27 +129,16 @@ class _Refused(Exception):
 
 
 def _write(ctx: Context, holder: Holder, fn: Callable[[Tx], T]) -> T:
-    """Run ``fn`` in one write transaction, queued fairly behind other writers. Event
-    hooks run after our turn has passed on, so a slow hook never holds up the queue."""
-    store = ctx.store()
-    hooks = store.on_commit
-    committed: list[Event] = []
-    if hooks is not None:
-        store.on_commit = committed.extend
+    """Run ``fn`` in one write transaction (queued fairly behind other writers by the
+    store; event hooks run after the turn has passed on). A refusal's events are kept."""
     refused: GitcoordError | None = None
-    try:
-        with store.writer_lock(), store.transaction() as tx:
-            try:
-                return fn(tx)
-            except _Refused as r:
-                for kind, task_id, details in r.events:
-                    audit.append(tx, kind, holder, subject=task_id, details=details, task=task_id)
-                refused = r.error
-    finally:
-        if hooks is not None:
-            store.on_commit = hooks
-            if committed:
-                hooks(committed)
+    with ctx.store().transaction() as tx:
+        try:
+            return fn(tx)
+        except _Refused as r:
+            for kind, task_id, details in r.events:
+                audit.append(tx, kind, holder, subject=task_id, details=details, task=task_id)
+            refused = r.error
     assert refused is not None
     raise refused
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from gitcoord import config, gitrepo
 from gitcoord.errors import BadInput
 from gitcoord.models import Holder
-from gitcoord.store import Store, open_store
+from gitcoord.store import Store, open_store, store_dir
 
 
 def _check_agent(name: str) -> str:
@@ -51,10 +51,17 @@ class Context:
         return self._store
 
     def _drain(self) -> None:
-        from gitcoord import journal
+        # One stat (and no import of the journal machinery) when there is nothing to do:
+        # the journal and its in-progress drains are all named journal*.
+        try:
+            names = os.listdir(store_dir(self.repo.common_dir))
+        except OSError:
+            return
+        if any(name.startswith("journal") for name in names):
+            from gitcoord import journal
 
-        if journal.pending(self.repo.common_dir):  # one stat when there is nothing to do
-            journal.drain_quietly(self)
+            if journal.pending(self.repo.common_dir):
+                journal.drain_quietly(self)
 
     def holder(self) -> Holder:
         """The caller: this worktree on this host, with its agent name (SPEC section 1)."""

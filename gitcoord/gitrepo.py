@@ -283,6 +283,15 @@ class Repo:
         )
         return _parse_raw(zsplit(proc.stdout))
 
+    def tree_changes(self, parent: str | None, tree: str) -> list[DiffEntry]:
+        """What a commit of ``tree`` on top of ``parent`` records (None: a root commit).
+        Two trees: git reads only the subtrees that differ."""
+        proc = self.git(
+            "diff-tree", "-r", "-z", "--raw", "--no-renames", "--ignore-submodules=none",
+            parent or EMPTY_TREE, tree, "--",
+        )
+        return _parse_raw(zsplit(proc.stdout))
+
     def write_tree(self, index_file: str | None = None) -> str:
         env = {"GIT_INDEX_FILE": index_file} if index_file else None
         return _out(self.git("write-tree", env=env)).strip()

@@ -12,14 +12,16 @@ few git processes, most of them run in parallel.
   starting Python (docs/hooks-contract.md).
 
   The fast path (:func:`fast_pre_commit`) first tries to *prove* the commit clean:
-  ``diff-index --name-only``, ``write-tree``, the config and the integration ancestry in
-  parallel git processes, then one indexed query (no other holder's active lease under any
-  touched path or its ancestors, no read set: :mod:`gitcoord.store.hookread`). Anything
-  else -- a candidate lease of another holder, a glob, a stale-read candidate, a read set,
-  a merge, ``requireLease``, a bypass, any error -- goes to the full check
+  ``diff-index``, ``write-tree``, the config and the integration ancestry in parallel git
+  processes, then one indexed query (no other holder's active lease under any touched
+  path or its ancestors, no read set: :mod:`gitcoord.store.hookread`). A branch behind the integration ref costs one
+  merge-base and one cat-file more for the stale-read predicate. Anything else -- a
+  candidate lease of another holder, a glob, a stale path, a read set, a merge,
+  ``requireLease``, a bypass, any error -- goes to the full check
   (:mod:`gitcoord.checks`), which decides and explains. The fast path only ever passes
-  what the full check would pass, so it is the one place besides :mod:`gitcoord.gitrepo`
-  that starts git, and besides the store package that reads SQLite.
+  what the full check would pass. For its latency it is the one place besides
+  :mod:`gitcoord.gitrepo` that starts git (in the hook's own environment, so the same
+  repository and index); its SQL stays in the store package.
 * ``post-commit`` (only when the shim found no pass: the commit skipped pre-commit): check
   the commit, record it, record and announce any violation loudly. Exit 0.
 * ``post-merge`` / ``post-rewrite``: journaled by the shims; here only when they could not.
@@ -217,21 +219,24 @@ def _fast_pre_commit() -> bool:
     amend = _amending()
     parent = "HEAD^" if amend else "HEAD"
     where = _locate()
+    # In parallel: what the commit records (the index against its parent), the tree of
+    # the index (for the pass), the config, and (speculatively) the ancestry check against
+    # the usual integration ref.
     procs = {
-        "config": _spawn(["config", "-z", "--get-regexp", r"^gitcoord\."]),
-        "diff": _spawn(["diff-index", "--cached", "-z", "--name-only", "--no-renames",
+        "diff": _spawn(["diff-index", "--cached", "-z", "--raw", "--no-renames",
                         "--ignore-submodules=none", parent, "--"]),
         "tree": _spawn(["write-tree"]),
+        "config": _spawn(["config", "-z", "--get-regexp", r"^gitcoord\."]),
     }
     if where is None:
         procs["where"] = _spawn(["rev-parse", "--is-bare-repository", "--absolute-git-dir",
                                  "--git-common-dir", "--show-toplevel"])
     if amend:
         procs["merge"] = _spawn(["rev-parse", "-q", "--verify", "HEAD^2"])
-    # Speculatively, the ancestry check against the usual integration ref.
     guess = "refs/heads/main"
     procs["ancestry"] = _spawn(["merge-base", "--is-ancestor", guess, parent])
     out = {name: _finish(p) for name, p in procs.items()}
+    tree = out["tree"][1].decode().strip()
     if any(out[k][0] != 0 for k in out if k in ("where", "diff", "tree")) or out["config"][0] not in (0, 1):
         return False
     if amend and out["merge"][0] == 0:
@@ -257,19 +262,72 @@ def _fast_pre_commit() -> bool:
     if integration is None:
         return False
     ancestry = None if integration == guess else _spawn(["merge-base", "--is-ancestor", integration, parent])
+    touched = _raw_paths(out["diff"][1])
     try:
-        clean = _store_says_clean(common, url, top, out["diff"][1])
+        clean = touched is not None and _store_says_clean(common, url, top, touched)
     finally:
         code = out["ancestry"][0] if ancestry is None else _finish(ancestry)[0]
-    if not clean or code != 0:
-        return False  # a stale-read candidate (or no such ref): the full check decides
-    tree = out["tree"][1].decode().strip()
+    if not clean or touched is None:
+        return False  # a lease or read set to judge: the full check decides
+    if code == 1 and not _none_stale(integration, parent, touched):
+        return False  # behind the integration ref, and a touched path changed there
+    if code not in (0, 1):
+        return False  # no such integration ref: let the full check resolve it
     with open(os.path.join(git_dir, OK_FILE), "w") as f:
         f.write(tree + "\n")
     return True
 
 
-def _store_says_clean(common: str, url: str | None, top: str, diff: bytes) -> bool:
+def _raw_paths(raw: bytes) -> dict[str, str | None] | None:
+    """path -> blob(P:X) from ``diff-index --raw -z`` output (None: parse trouble)."""
+    items = raw.decode(errors="surrogateescape").split("\0")
+    out: dict[str, str | None] = {}
+    for i in range(0, len(items) - 1, 2):
+        meta = items[i].split()
+        if len(meta) < 5 or not meta[0].startswith(":"):
+            return None
+        out[items[i + 1]] = None if meta[0] == ":000000" else meta[2]
+    return out
+
+
+def _none_stale(integration: str, parent: str, touched: dict[str, str | None]) -> bool:
+    """The branch is behind the integration ref: is every touched path still fresh? The
+    predicate of :func:`gitcoord.staleness.is_stale` -- stale when blob(I:X) differs from
+    both blob(M:X) and blob(P:X) -- on one merge-base and one cat-file."""
+    if any("\n" in p for p in touched):
+        return False
+    code, out = _finish(_spawn(["merge-base", parent, integration]))
+    fork = out.decode().strip()
+    if code != 0 or not fork:
+        return False
+    if not touched:
+        return True
+    specs = "".join(f"{integration}:{p}\n{fork}:{p}\n" for p in touched)
+    proc = _spawn_input(["cat-file", "--batch-check=%(objectname) %(objecttype)"])
+    out, _ = proc.communicate(specs.encode(errors="surrogateescape"))
+    lines = out.decode().splitlines()
+    if proc.returncode != 0 or len(lines) != 2 * len(touched):
+        return False
+    blobs = []
+    for line in lines:
+        parts = line.split()
+        blobs.append(parts[0] if len(parts) == 2 and parts[1] in ("blob", "commit") else None)
+    for k, at_parent in enumerate(touched.values()):
+        at_tip, at_base = blobs[2 * k], blobs[2 * k + 1]
+        if at_tip != at_base and at_tip != at_parent:
+            return False
+    return True
+
+
+def _spawn_input(args: Sequence[str]) -> Any:
+    import subprocess
+
+    return subprocess.Popen(
+        ["git", *args], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, stdin=subprocess.PIPE
+    )
+
+
+def _store_says_clean(common: str, url: str | None, top: str, touched: dict[str, str | None]) -> bool:
     from gitcoord.store import hookread
 
     if url:
@@ -278,15 +336,13 @@ def _store_says_clean(common: str, url: str | None, top: str, diff: bytes) -> bo
         path = path if os.path.isabs(path) else os.path.join(common, path)
     else:
         path = os.path.join(common, "gitcoord", "gitcoord.db")
-    keys: dict[str, None] = {}
-    for p in diff.decode(errors="surrogateescape").split("\0"):
-        if p:
-            keys[p] = None
-            i = p.rfind("/")
-            keys[""] = None
-            while i > 0:
-                keys[p[:i]] = None
-                i = p.rfind("/", 0, i)
+    keys: dict[str, None] = {"": None}
+    for p in touched:
+        keys[p] = None
+        i = p.rfind("/")
+        while i > 0:
+            keys[p[:i]] = None
+            i = p.rfind("/", 0, i)
     host = os.environ.get("GITCOORD_HOST") or os.uname().nodename or "localhost"
     try:
         conn = hookread.connect(path)
@@ -301,8 +357,9 @@ def _store_says_clean(common: str, url: str | None, top: str, diff: bytes) -> bo
 
 
 def _git_command_args(subcommand: str) -> list[str] | None:
-    """The arguments after ``subcommand`` of the nearest ``git <subcommand>`` process above
-    this hook (Linux /proc), or None."""
+    """The arguments after ``subcommand`` of the nearest ``git`` process above this hook
+    (Linux /proc), or None. A git process without ``subcommand`` (an alias, say ``git ci``)
+    gives every argument after the first word that is not an option."""
     pid = os.getppid()
     for _ in range(5):
         try:
@@ -311,8 +368,11 @@ def _git_command_args(subcommand: str) -> list[str] | None:
         except OSError:
             return None
         args = [a.decode(errors="replace") for a in argv if a]
-        if args and os.path.basename(args[0]) in ("git", "git.exe") and subcommand in args:
-            return args[args.index(subcommand) + 1 :]
+        if args and os.path.basename(args[0]) in ("git", "git.exe"):
+            if subcommand in args:
+                return args[args.index(subcommand) + 1 :]
+            words = [i for i, a in enumerate(args[1:], 1) if not a.startswith("-")]
+            return args[words[0] + 1 :] if words else []
         try:
             with open(f"/proc/{pid}/stat") as f:
                 pid = int(f.read().rsplit(")", 1)[1].split()[1])
@@ -496,6 +556,13 @@ def _failure(state: _State, e: BaseException) -> int:
     internal = not isinstance(e, GitcoordError)
     log = journal.log_error(state.common_dir, f"hook-impl {state.hook} {state.args!r} failed", e)
     if state.hook not in CHECKING_HOOKS:
+        if state.hook == "post-commit" and state.ctx is not None:
+            try:  # the commit exists: journal it for a later check rather than lose it
+                head = state.ctx.repo.head()
+                if head:
+                    journal.append_commit(state.ctx.repo.common_dir, "unverified", head, str(state.ctx.repo.root))
+            except Exception as again:
+                journal.log_error(state.common_dir, "journaling the commit failed too", again)
         _err(
             f"gitcoord: could not record this {state.hook} ({type(e).__name__ if internal else e})"
             + (f"; details in {log}" if log else "")
@@ -590,7 +657,7 @@ def _pre_commit(state: _State, *, merge: bool) -> int:
     )
     state.tree = repo.write_tree(index_path)
     holder = _placeholder_holder(repo)
-    change = checks.index_change(repo, holder, index_path, parents)
+    change = checks.index_change(repo, holder, index_path, parents, tree=state.tree)
     ref, tip = checks.integration(ctx)
     report = checks.evaluate(
         ctx, [change], action="commit", integration_ref=ref, tip=tip, reads_holder=holder

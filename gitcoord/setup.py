@@ -20,7 +20,8 @@ def init(ctx: Context) -> dict[str, Any]:
 
 def gc(ctx: Context) -> list[Lease]:
     """Reap active leases whose worktree no longer exists on this host."""
-    alive = {str(p) for p in ctx.repo.worktree_paths()}
+    # Registered with git and still on disk (a deleted directory voids its leases too).
+    alive = {str(p.resolve()) for p in ctx.repo.worktree_paths() if p.is_dir()}
     holder = ctx.holder()
     reaped: list[Lease] = []
     with ctx.store().transaction() as tx:

@@ -366,3 +366,13 @@ def test_library_claim_next_many_rounds_no_double_claims(project: Project) -> No
     prios = [int(g[1:]) % 3 for g in got]
     assert prios == sorted(prios)
     assert run_cli(project.main, "--json", "audit", "verify").json()["ok"]
+
+
+def test_an_expired_urgent_claim_comes_back_first(project: Project) -> None:
+    main, a, b = project.main, project.wt("wt-a"), project.wt("wt-b")
+    add(main, ("HI", "urgent", 0), ("LO", "later", 3))
+    assert j(a, "claim", "HI", "--ttl", "1m", agent="alice").code == 0
+    assert j(b, "claim", "--next", agent="bob").json()["claimed"][0]["task"] == "LO"
+    j(b, "unclaim", "LO", agent="bob")
+    got = j(b, "claim", "--next", agent="bob", env=LATER).json()["claimed"][0]
+    assert got["task"] == "HI"  # expired, so open again, and more urgent than LO

@@ -78,3 +78,13 @@ def test_hooks_do_not_run_inside_hooks(project: Project, tmp_path: Path) -> None
     assert count.read_text() == "x\n"
     sent = [e for e in j(main, "log", "--kind", "message.sent").json()["events"]]
     assert len(sent) == 2  # ours, and the hook's
+
+
+def test_lease_events_fire_hooks_too(project: Project, tmp_path: Path) -> None:
+    a, b = project.wt("wt-a"), project.wt("wt-b")
+    out = tmp_path / "lease-events"
+    git(project.main, "config", "gitcoord.on.lease", f"cat >> {out}; echo >> {out}")
+    assert run_inproc(a, "--agent", "alice", "lease", "docs/").code == 0
+    assert run_inproc(b, "--agent", "bob", "release", "--force", "docs/").code == 0
+    kinds = [json.loads(line)["kind"] for line in out.read_text().splitlines() if line.strip()]
+    assert kinds == ["lease.granted", "lease.force_released"]

@@ -93,12 +93,13 @@ def test_commit_all_and_commit_path_are_checked(project: Project) -> None:
 
 def test_amend_is_checked_against_the_parent_of_head(project: Project) -> None:
     b = project.wt("wt-b")
-    # B commits the api before A leased it? No: with --no-verify, then amends a message only.
+    # B commits the api with --no-verify, then amends the message only.
     write(b, API, "x = 2\n")
     ok(b, "commit", "-qam", "sneaky", "--no-verify")
     # Amending keeps the api change in the commit: refused even though the index equals HEAD.
     err = refused(b, "commit", "--amend", "-m", "reworded")
     assert API in err
+    assert API in refused(b, "-c", "alias.ci=commit", "ci", "--amend", "-m", "via an alias")
     # amending a clean commit passes
     ok(b, "reset", "-q", "--hard", "HEAD^")
     write(b, "docs/guide.md", "# guide 2\n")

@@ -63,7 +63,7 @@ def test_own_leases_and_others_leases_elsewhere_keep_the_fast_path(project: Proj
 
 @pytest.mark.parametrize(
     "situation",
-    ["others-lease", "others-glob-nearby", "stale-candidate", "read-set", "require-lease", "bypass",
+    ["others-lease", "others-glob-nearby", "stale", "read-set", "require-lease", "bypass",
      "store-missing", "merging", "no-main"],
 )
 def test_the_fast_path_hands_over_whenever_it_cannot_prove_clean(
@@ -77,9 +77,10 @@ def test_the_fast_path_hands_over_whenever_it_cannot_prove_clean(
         full_should_pass = False
     elif situation == "others-glob-nearby":
         lease(a, "src/app/*.txt")  # a candidate by its key, matching nothing staged
-    elif situation == "stale-candidate":
-        write(project.main, "README.md", "# main moved\n")
-        ok(project.main, "commit", "-qam", "main moves")
+    elif situation == "stale":
+        write(project.main, API, "# main moved\n")
+        ok(project.main, "commit", "-qam", "main moves the api")
+        full_should_pass = False
     elif situation == "read-set":
         cli_ok(b, "read", "README.md")
     elif situation == "require-lease":
@@ -98,6 +99,28 @@ def test_the_fast_path_hands_over_whenever_it_cannot_prove_clean(
     assert not fast(b, monkeypatch)
     if situation not in ("store-missing", "merging"):
         assert full_passes(b) == full_should_pass
+
+
+def test_a_branch_behind_main_stays_fast_when_nothing_it_touches_changed_there(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    b, m = project.wt("wt-b"), project.main
+    write(m, "README.md", "# main moved\n")
+    ok(m, "commit", "-qam", "main: readme")
+    api_commit_base = ok(m, "rev-parse", "HEAD").strip()
+    write(m, "docs/api.md", "# api docs v2\n")
+    ok(m, "commit", "-qam", "main: api docs")
+    stage(b, API, "x = 5\n")
+    assert fast(b, monkeypatch) and full_passes(b)
+    # a path main changed, but this branch already has main's version of it: fresh
+    ok(b, "reset", "-q", "--hard")
+    ok(b, "cherry-pick", ok(m, "rev-parse", "HEAD").strip())
+    stage(b, "docs/api.md", "# api docs v2\n\nmore\n")
+    assert fast(b, monkeypatch) and full_passes(b)
+    # deleting a path main changed since the fork: stale, for both
+    ok(b, "reset", "-q", "--hard", api_commit_base + "~1")
+    ok(b, "rm", "-q", "README.md")
+    assert not fast(b, monkeypatch) and not full_passes(b)
 
 
 def test_integration_guess_agrees_with_the_repository(project: Project) -> None:

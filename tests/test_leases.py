@@ -215,3 +215,23 @@ def test_leases_listing_human_and_filters(project: Project) -> None:
     assert r.code == 0 and "README.md" in r.stdout and "docs/" in r.stdout and "alice" in r.stdout
     mine = run_cli(b, "--json", "leases", "--mine").json()["leases"]
     assert [x["pattern"] for x in mine] == ["docs/"]
+
+
+def test_gc_reaps_leases_of_worktrees_that_no_longer_exist(project: Project) -> None:
+    import shutil
+
+    a, b = project.wt("wt-a"), project.wt("wt-b")
+    lease(a, "README.md", agent="alice")
+    lease(b, "docs/", agent="bob")
+    shutil.rmtree(a)  # gone from disk, still registered with git
+    r = run_cli(project.main, "--json", "gc")
+    assert r.code == 0, r.stderr
+    reaped = r.json()["reaped"]
+    assert [x["pattern"] for x in reaped] == ["README.md"]
+    left = run_cli(project.main, "--json", "leases").json()["leases"]
+    assert [x["pattern"] for x in left] == ["docs/"]
+    assert lease(b, "README.md").code == 0  # the void lease no longer blocks anyone
+    events = run_cli(project.main, "--json", "log", "--kind", "lease.reaped").json()["events"]
+    assert events[0]["details"]["former_holder"]["worktree"] == str(a)
+    # a second gc finds nothing more
+    assert run_cli(project.main, "--json", "gc").json()["reaped"] == []

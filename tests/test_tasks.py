@@ -49,7 +49,11 @@ def test_list_filters_by_effective_status(project: Project) -> None:
         gcj(main, "task", "add", "--title", title)
     assert gcj(main, "claim", "T-1", "--ttl", "1m").code == 0
     assert gcj(main, "block", "T-3", "--reason", "later").code == 0
-    ids = lambda *st: [t["id"] for t in gcj(main, "task", "list", *[f"--status={s}" for s in st]).json()["tasks"]]  # noqa: E731
+
+    def ids(*st: str) -> list[str]:
+        doc = gcj(main, "task", "list", *[f"--status={s}" for s in st]).json()
+        return [t["id"] for t in doc["tasks"]]
+
     assert ids("claimed") == ["T-1"]
     assert ids("open") == ["T-2"]
     assert ids("blocked") == ["T-3"]

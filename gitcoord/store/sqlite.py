@@ -605,13 +605,20 @@ class SQLiteStore(Store):
     # -- transactions -----------------------------------------------------------
     @contextmanager
     def transaction(self) -> Iterator[Tx]:
-        yield from self._tx("BEGIN IMMEDIATE")
+        """``BEGIN IMMEDIATE`` after a turn in the fair writer queue; the events of the
+        committed transaction go to ``on_commit`` once the turn has passed on, so a slow
+        event hook never holds up other writers."""
+        committed: list[Event] = []
+        with self.writer_lock():
+            yield from self._tx("BEGIN IMMEDIATE", committed)
+        if committed and self.on_commit is not None:
+            self.on_commit(committed)
 
     @contextmanager
     def snapshot(self) -> Iterator[Tx]:
-        yield from self._tx("BEGIN")
+        yield from self._tx("BEGIN", [])
 
-    def _tx(self, begin: str) -> Iterator[Tx]:
+    def _tx(self, begin: str, committed: list[Event]) -> Iterator[Tx]:
         try:
             self.conn.execute(begin)
         except sqlite3.Error as e:
@@ -633,12 +640,11 @@ class SQLiteStore(Store):
             if self.conn.in_transaction:
                 self.conn.execute("ROLLBACK")
             raise _translate(e, self.location) from e
-        if tx.new_events and self.on_commit is not None:
-            self.on_commit(list(tx.new_events))
+        committed.extend(tx.new_events)
 
     def writer_lock(self) -> AbstractContextManager[None]:
         """Wait in a fair (FIFO) queue of writers before ``BEGIN IMMEDIATE`` (see
-        :mod:`gitcoord.store.fairlock`); ``claim --next`` and the other claim writes use it."""
+        :mod:`gitcoord.store.fairlock`); every :meth:`transaction` takes it (re-entrant)."""
         from gitcoord.store.fairlock import WriterQueue
 
         queue = self.__dict__.get("_writer_queue")
