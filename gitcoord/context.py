@@ -57,7 +57,7 @@ class Context:
             names = os.listdir(store_dir(self.repo.common_dir))
         except OSError:
             return
-        if any(name.startswith("journal") for name in names):
+        if any(name.startswith("journal") and name != "journal.lock" for name in names):
             from gitcoord import journal
 
             if journal.pending(self.repo.common_dir):

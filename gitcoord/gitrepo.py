@@ -544,22 +544,6 @@ class Repo:
             i += 1
         return list(dict.fromkeys(out)), kinds
 
-    def ahead_behind(self, upstream: str, rev: str = "HEAD") -> tuple[int, int]:
-        """(commits in ``rev`` not in ``upstream``, commits in ``upstream`` not in ``rev``)."""
-        proc = self.git("rev-list", "--left-right", "--count", f"{rev}...{upstream}", check=False)
-        parts = _out(proc).split()
-        if proc.returncode != 0 or len(parts) != 2:
-            return 0, 0
-        return int(parts[0]), int(parts[1])
-
-    def unmerged_paths(self, upstream: str, rev: str = "HEAD") -> list[str]:
-        """Paths ``rev`` changed since it forked from ``upstream`` (three-dot diff:
-        merge-base to ``rev``), both sides of renames."""
-        proc = self.git(
-            "diff", "--no-renames", "--no-ext-diff", "--name-only", "-z", f"{upstream}...{rev}", check=False
-        )
-        return zsplit(proc.stdout) if proc.returncode == 0 else []
-
     # ---- hooks (install.py) -------------------------------------------------
     def hooks_path_config(self) -> str | None:
         """``core.hooksPath`` as git reads it (``~`` expanded), or None when unset."""
@@ -603,6 +587,45 @@ class WorktreeEntry(NamedTuple):
     branch: str | None  # refs/heads/...; None when detached
     locked: bool = False
     prunable: bool = False
+
+
+class ObjectReader:
+    """In-process object reads with pygit2, for bulk work over many worktrees (status):
+    one open repository serves every worktree, since they share the object store, and
+    each question costs no process start. (pygit2 ignores GIT_INDEX_FILE; nothing here
+    reads an index.)"""
+
+    def __init__(self, common_dir: Path) -> None:
+        import pygit2
+
+        self._pygit2 = pygit2
+        self._repo = pygit2.Repository(str(common_dir))
+
+    def ahead_behind(self, rev: str, upstream: str) -> tuple[int, int]:
+        """(commits in ``rev`` not in ``upstream``, commits in ``upstream`` not in ``rev``)."""
+        try:
+            ahead, behind = self._repo.ahead_behind(rev, upstream)
+        except (KeyError, ValueError, self._pygit2.GitError):
+            return 0, 0
+        return int(ahead), int(behind)
+
+    def changed_since_fork(self, rev: str, upstream: str) -> list[str]:
+        """Paths ``rev`` changed since it forked from ``upstream`` (merge-base to ``rev``,
+        like ``git diff upstream...rev``), both sides of renames."""
+        try:
+            base = self._repo.merge_base(rev, upstream)
+            if base is None:
+                return []
+            old = self._repo[base].peel(self._pygit2.Tree)
+            new = self._repo[rev].peel(self._pygit2.Tree)
+            diff = old.diff_to_tree(new)
+        except (KeyError, ValueError, self._pygit2.GitError):
+            return []
+        out: dict[str, None] = {}
+        for delta in diff.deltas:
+            out[delta.old_file.path] = None
+            out[delta.new_file.path] = None
+        return list(out)
 
 
 def discover(cwd: str | os.PathLike[str] | None = None) -> Repo:

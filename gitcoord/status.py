@@ -1,8 +1,9 @@
 """Cross-worktree view: who holds what, and where work collides (SPEC section 6).
 
 ``collect()`` reads the store once (one snapshot) and each worktree once (one
-``git status``, one ahead/behind count, one three-dot diff when it has commits of its
-own), then derives the conflicts. It returns data; the CLI renders it.
+``git status``; ahead/behind counts and the diff since the fork come from one
+in-process pygit2 repository shared by all worktrees), then derives the conflicts.
+It returns data; the CLI renders it.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any
 
 from gitcoord import paths
 from gitcoord.context import Context
-from gitcoord.gitrepo import Repo
+from gitcoord.gitrepo import ObjectReader, Repo
 from gitcoord.models import Event, Holder, Lease, iso
 from gitcoord.staleness import stale_paths
 from gitcoord.store.base import EventQuery
@@ -179,6 +180,7 @@ def collect(
         recent_events = tx.events(EventQuery(kinds=RECENT_KINDS, since=now - recent))
 
     # --- each worktree, read once -------------------------------------------------
+    objects = ObjectReader(repo.common_dir) if tip else None
     states: list[WorktreeState] = []
     for entry in repo.worktree_entries():
         wpath = str(entry.path)
@@ -205,10 +207,10 @@ def collect(
         if exists:
             wrepo = repo.for_worktree(entry.path)
             st.dirty, st.dirty_counts = wrepo.worktree_status()
-            if tip and entry.head:
-                st.ahead, st.behind = wrepo.ahead_behind(tip, entry.head)
+            if objects is not None and tip and entry.head:
+                st.ahead, st.behind = objects.ahead_behind(entry.head, tip)
                 if st.ahead:
-                    st.committed = wrepo.unmerged_paths(tip, entry.head)
+                    st.committed = objects.changed_since_fork(entry.head, tip)
         states.append(st)
 
     conflicts = _conflicts(repo, integration, tip, states, leases, lapsed, lapsed_claims, recent_events, host)
