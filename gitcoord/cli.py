@@ -114,6 +114,13 @@ def init(obj: Obj) -> None:
         render.emit_json(result)
     else:
         render.line(f"gitcoord store ready: {result['store']} (schema {result['schema_version']})")
+        hooks = result["hooks"]
+        names = ", ".join(dict.fromkeys(h["hook"] for h in hooks["hooks"]))
+        render.line(f"git hooks for every worktree in {', '.join(hooks['hooks_dirs'])}: {names}")
+        for note in hooks.get("notes", []):
+            render.line(note)
+        for warning in hooks.get("warnings", []):
+            render.warn(f"warning: {warning.replace('warning: ', '')}")
 
 
 @cli.command()

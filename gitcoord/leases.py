@@ -340,21 +340,9 @@ def release(
                     raise NotFound(f"no active lease on {text}")
         out: list[Lease] = []
         for lease in targets:
-            updated = tx.update_lease(lease.id, state="released")
             forced = not lease.holder.same_place(holder)
-            audit.append(
-                tx,
-                "lease.force_released" if forced else "lease.released",
-                holder,
-                subject=lease.pattern,
-                details={
-                    "lease_id": lease.id,
-                    "epoch": lease.epoch,
-                    "former_holder": lease.holder.to_json(),
-                },
-                task=lease.task,
-                paths=[lease.key] if lease.key else [],
-            )
+            kind = "lease.force_released" if forced else "lease.released"
+            updated = end_lease(tx, lease, holder, state="released", kind=kind)
             if forced:
                 tx.insert_message(
                     holder,
@@ -366,6 +354,30 @@ def release(
                 )
             out.append(updated)
         return out
+
+
+def end_lease(
+    tx: Tx, lease: Lease, actor: Holder, *, state: str, kind: str, why: str | None = None
+) -> Lease:
+    """End one lease (released, reaped, ...) with its audit event, in the caller's transaction."""
+    updated = tx.update_lease(lease.id, state=state)
+    details: dict[str, Any] = {
+        "lease_id": lease.id,
+        "epoch": lease.epoch,
+        "former_holder": lease.holder.to_json(),
+    }
+    if why:
+        details["why"] = why
+    audit.append(
+        tx,
+        kind,
+        actor,
+        subject=lease.pattern,
+        details=details,
+        task=lease.task,
+        paths=[lease.key] if lease.key else [],
+    )
+    return updated
 
 
 def list_leases(ctx: Context, *, all_: bool = False, mine: bool = False) -> tuple[list[Lease], float]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from gitcoord import audit
+from gitcoord import leases
 from gitcoord.context import Context
 from gitcoord.models import Lease
 
@@ -30,20 +30,8 @@ def gc(ctx: Context) -> list[Lease]:
                 continue
             if lease.holder.worktree in alive:
                 continue
-            updated = tx.update_lease(lease.id, state="reaped")
-            audit.append(
-                tx,
-                "lease.reaped",
-                holder,
-                subject=lease.pattern,
-                details={
-                    "lease_id": lease.id,
-                    "epoch": lease.epoch,
-                    "former_holder": lease.holder.to_json(),
-                    "why": "worktree no longer exists",
-                },
-                task=lease.task,
-                paths=[lease.key] if lease.key else [],
+            updated = leases.end_lease(
+                tx, lease, holder, state="reaped", kind="lease.reaped", why="worktree no longer exists"
             )
             reaped.append(updated)
     return reaped

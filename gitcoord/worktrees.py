@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gitcoord import audit, claims, gitrepo
+from gitcoord import audit, claims, gitrepo, leases
 from gitcoord.context import Context, _check_agent
 from gitcoord.errors import BadInput, Denied, GitcoordError
 from gitcoord.models import Holder, Lease
@@ -195,7 +195,7 @@ def list_worktrees(ctx: Context) -> tuple[list[WorktreeInfo], float]:
         claimed = [
             t for t in tx.tasks(states=("claimed",)) if t.holder is not None and t.holder.host == host
         ]
-        leases = [lease for lease in tx.leases(active_only=True) if lease.holder.host == host]
+        active = [lease for lease in tx.leases(active_only=True) if lease.holder.host == host]
     out: list[WorktreeInfo] = []
     for i, e in enumerate(entries):
         key = str(e.path)
@@ -210,7 +210,7 @@ def list_worktrees(ctx: Context) -> tuple[list[WorktreeInfo], float]:
                 main=i == 0,
                 exists=e.path.is_dir(),
                 tasks=[t for t in claimed if t.holder is not None and t.holder.worktree == key],
-                leases=[lease for lease in leases if lease.holder.worktree == key],
+                leases=[lease for lease in active if lease.holder.worktree == key],
             )
         )
     return out, now
@@ -262,20 +262,10 @@ def remove(ctx: Context, target: str, *, force: bool = False) -> RemoveResult:
         gone = Holder(worktree=str(path), host=host, agent=agent)
         released_leases: list[Lease] = []
         for lease in tx.leases(active_only=True, holder=gone):
-            released_leases.append(tx.update_lease(lease.id, state="released"))
-            audit.append(
-                tx,
-                "lease.released",
-                actor,
-                subject=lease.pattern,
-                details={
-                    "lease_id": lease.id,
-                    "epoch": lease.epoch,
-                    "former_holder": lease.holder.to_json(),
-                    "via": "worktree remove",
-                },
-                task=lease.task,
-                paths=[lease.key] if lease.key else [],
+            released_leases.append(
+                leases.end_lease(
+                    tx, lease, actor, state="released", kind="lease.released", why="worktree remove"
+                )
             )
         released = claims.release_holder(tx, actor, gone, state="released", why="worktree removed")
         tx.set_binding(str(path), host, None)

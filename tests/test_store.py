@@ -127,3 +127,11 @@ def test_filesystem_type_reads_proc_mounts(tmp_path: Path) -> None:
     from gitcoord.store.sqlite import filesystem_type
 
     assert filesystem_type(tmp_path) is not None
+
+
+def test_init_reports_store_and_hooks(project: Project) -> None:
+    r = run_cli(project.wt("wt-b"), "init")
+    assert r.code == 0, r.stderr
+    assert str(project.main / ".git" / "gitcoord" / "gitcoord.db") in r.stdout
+    assert f"git hooks for every worktree in {project.main / '.git' / 'hooks'}: pre-commit" in r.stdout
+    assert (project.main / ".git" / "hooks" / "pre-commit").exists()
