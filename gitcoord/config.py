@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from gitcoord.durations import parse_duration
 from gitcoord.errors import BadInput
@@ -27,8 +27,7 @@ def _bool(key: str, value: str | None, default: bool) -> bool:
     raise BadInput(f"git config {key}={value!r} is not a boolean")
 
 
-@dataclass(frozen=True)
-class Settings:
+class Settings(NamedTuple):
     integration: str | None = None
     lease_ttl: float = DEFAULT_LEASE_TTL
     claim_ttl: float = DEFAULT_CLAIM_TTL
@@ -39,8 +38,8 @@ class Settings:
     store: str | None = None
     project: str | None = None
     health: str | None = None
-    event_hooks: dict[str, str] = field(default_factory=dict)
-    raw: dict[str, str] = field(default_factory=dict)
+    event_hooks: dict[str, str] = {}  # never mutated: shared default is safe
+    raw: dict[str, str] = {}
 
 
 def load(repo: Repo) -> Settings:

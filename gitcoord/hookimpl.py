@@ -827,8 +827,6 @@ def _hook_pre_push(state: _State) -> int:
 
 
 def _hook_pre_receive(state: _State) -> int:
-    from dataclasses import replace
-
     from gitcoord import checks, journal
     from gitcoord.gitrepo import ZERO_SHA
 
@@ -842,7 +840,7 @@ def _hook_pre_receive(state: _State) -> int:
     ctx = _context(state)
     extra = tuple((k, os.environ[k]) for k in _QUARANTINE_ENV if os.environ.get(k))
     if extra:
-        ctx.repo = replace(ctx.repo, extra_env=extra)
+        ctx.repo = ctx.repo._replace(extra_env=extra)
     repo = ctx.repo
     ref, tip = checks.integration(ctx)
     # In the quarantine, --all is every ref before this push: what is new is what it adds.

@@ -1,11 +1,10 @@
-"""Plain data: frozen dataclasses shared by the core, the store and the CLI."""
+"""Plain data shared by the core, the store and the CLI: immutable records (NamedTuples,
+which cost a fifth of a dataclass to define at import time, on every command start)."""
 
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 
 class Clock(Protocol):
@@ -35,13 +34,14 @@ class ManualClock:
 def iso(ts: float | None) -> str | None:
     if ts is None:
         return None
+    from datetime import datetime, timezone
+
     return datetime.fromtimestamp(ts, tz=timezone.utc).isoformat(timespec="seconds").replace(
         "+00:00", "Z"
     )
 
 
-@dataclass(frozen=True, slots=True)
-class Holder:
+class Holder(NamedTuple):
     """Who holds a lease or claim: a worktree on a host, with an agent name."""
 
     worktree: str
@@ -56,8 +56,7 @@ class Holder:
         return {"agent": self.agent, "worktree": self.worktree, "host": self.host}
 
 
-@dataclass(frozen=True, slots=True)
-class Lease:
+class Lease(NamedTuple):
     id: int
     pattern: str
     kind: str  # file | dir | glob
@@ -70,7 +69,7 @@ class Lease:
     reason: str | None = None
     task: str | None = None
     base_commit: str | None = None
-    base_blobs: dict[str, str] = field(default_factory=dict)
+    base_blobs: dict[str, str] = {}  # never mutated: shared default is safe
     released_at: float | None = None
     state: str = "active"  # active | released | expired | reaped
 
@@ -101,8 +100,7 @@ class Lease:
         return d
 
 
-@dataclass(frozen=True, slots=True)
-class Read:
+class Read(NamedTuple):
     """One entry of a worktree's read set: the blob it based its work on."""
 
     path: str
@@ -121,8 +119,7 @@ class Read:
         }
 
 
-@dataclass(frozen=True, slots=True)
-class Event:
+class Event(NamedTuple):
     """One audit-trail entry. ``hash`` covers every other field and ``prev_hash``."""
 
     seq: int
@@ -138,14 +135,14 @@ class Event:
     hash: str
 
     def to_json(self) -> dict[str, Any]:
-        d = asdict(self)
+        d = self._asdict()
+        d["details"] = dict(self.details)
         d["time"] = iso(self.ts)
         d["shas"] = list(self.shas)
         return d
 
 
-@dataclass(frozen=True, slots=True)
-class Conflict:
+class Conflict(NamedTuple):
     """Why a lease was denied: an existing lease that overlaps, with a witness path."""
 
     requested: str
@@ -160,8 +157,7 @@ class Conflict:
         }
 
 
-@dataclass(frozen=True, slots=True)
-class Message:
+class Message(NamedTuple):
     id: int
     sent_at: float
     sender: Holder | None

@@ -11,8 +11,7 @@ from __future__ import annotations
 import abc
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from gitcoord.models import Event, Holder, Lease, Message, Read
 from gitcoord.store.commits_api import CommitsTx
@@ -23,8 +22,7 @@ __all__ = ["SCHEMA_VERSION", "EventQuery", "NewLease", "Store", "Tx"]
 
 
 
-@dataclass(frozen=True, slots=True)
-class NewLease:
+class NewLease(NamedTuple):
     pattern: str
     kind: str
     key: str
@@ -39,8 +37,7 @@ class NewLease:
     base_blobs: dict[str, str]
 
 
-@dataclass(frozen=True, slots=True)
-class EventQuery:
+class EventQuery(NamedTuple):
     kinds: Sequence[str] | None = None
     agent: str | None = None
     worktree: str | None = None

@@ -8,14 +8,12 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from gitcoord.models import Holder, iso
 
 
-@dataclass(frozen=True, slots=True)
-class CommitRecord:
+class CommitRecord(NamedTuple):
     """A commit the audit trail saw: who made it, for which task, how it arrived."""
 
     sha: str
@@ -42,8 +40,7 @@ class CommitRecord:
         }
 
 
-@dataclass(frozen=True, slots=True)
-class Rewrite:
+class Rewrite(NamedTuple):
     old_sha: str
     new_sha: str
     kind: str  # amend | rebase
