@@ -32,9 +32,8 @@ from __future__ import annotations
 import os
 import re
 from bisect import bisect_left, bisect_right
-from dataclasses import dataclass
 from functools import lru_cache
-from typing import Generic, TypeVar
+from typing import Generic, NamedTuple, TypeVar
 
 from gitcoord.errors import BadInput
 
@@ -860,13 +859,15 @@ def wildmatch(pattern: str, path: str) -> bool:
 # ---------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class Pattern:
+class Pattern(NamedTuple):
     """A normalised pattern.
 
     ``text``: canonical form -- ``src/foo.py`` (file), ``src/pkg/`` (dir, always ends with
     '/'), ``src/**/*.py`` (glob). ``key``: where it lives in a :class:`LeaseIndex` -- the
     file path, the directory without '/', or a glob's literal directory prefix ('' at root).
+
+    A NamedTuple rather than a dataclass: importing dataclasses (and inspect) would cost
+    a hook or a fresh process about 10 ms before it matched anything.
     """
 
     text: str
@@ -874,19 +875,12 @@ class Pattern:
     key: str
 
 
-# Slot descriptors of the frozen dataclass: a fast constructor for bulk loads.
-_new_object = object.__new__
-_set_text = getattr(Pattern, "text").__set__  # noqa: B009
-_set_kind = getattr(Pattern, "kind").__set__  # noqa: B009
-_set_key = getattr(Pattern, "key").__set__  # noqa: B009
+_tuple_new = tuple.__new__
 
 
 def _make_pattern(text: str, kind: str, key: str) -> Pattern:
-    """``Pattern(text, kind, key)`` at half the cost of the frozen dataclass __init__."""
-    p: Pattern = _new_object(Pattern)
-    _set_text(p, text)
-    _set_kind(p, kind)
-    _set_key(p, key)
+    """``Pattern(text, kind, key)`` without the keyword-handling constructor, for bulk loads."""
+    p: Pattern = _tuple_new(Pattern, (text, kind, key))
     return p
 
 
