@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from gitcoord.models import Event, Holder
 from gitcoord.store.base import EventQuery, Tx
+
+try:  # CPython's built-in SHA-256: same digests as hashlib, without loading OpenSSL
+    from _sha256 import sha256 as _sha256  # type: ignore[import-not-found]  # <= 3.11
+except ImportError:  # pragma: no cover - depends on the Python version
+    try:
+        from _sha2 import sha256 as _sha256  # type: ignore[import-not-found,no-redef]  # 3.12+
+    except ImportError:
+        from hashlib import sha256 as _sha256  # type: ignore[assignment,no-redef]
 
 GENESIS = "0" * 64
 ANCHOR_KEY = "audit.anchor"  # "seq hash" of the newest pruned event
@@ -45,7 +51,8 @@ def event_hash(
         separators=(",", ":"),
         ensure_ascii=False,
     )
-    return hashlib.sha256(body.encode("utf-8", "surrogatepass")).hexdigest()
+    digest: str = _sha256(body.encode("utf-8", "surrogatepass")).hexdigest()
+    return digest
 
 
 def append(
@@ -92,8 +99,7 @@ def append(
     return event
 
 
-@dataclass(frozen=True)
-class VerifyResult:
+class VerifyResult(NamedTuple):
     ok: bool
     checked: int
     first_seq: int | None

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
-import traceback
 from collections.abc import Callable
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -82,6 +80,8 @@ def _duration(value: str | None) -> float | None:
 
 def _time_arg(value: str, now: float) -> float:
     """A point in time: a duration ago (``30d``, ``1h``) or an ISO 8601 timestamp."""
+    from datetime import datetime, timezone
+
     from gitcoord.durations import parse_duration
 
     try:
@@ -510,6 +510,8 @@ def verify(obj: Obj) -> None:
 def _crash_log(exc: BaseException) -> str | None:
     """Write the traceback under the gitcoord dir (or the temp dir) and return its path."""
     import tempfile
+    import traceback
+    from datetime import datetime, timezone
 
     text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
     candidates: list[Path] = []

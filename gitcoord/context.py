@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from gitcoord import config, gitrepo
@@ -19,19 +18,31 @@ def _check_agent(name: str) -> str:
     return name
 
 
-@dataclass
 class Context:
-    repo: gitrepo.Repo
-    settings: config.Settings
-    cwd: Path
-    agent_override: str | None = None
-    _store: Store | None = field(default=None, repr=False)
-    _holder: Holder | None = field(default=None, repr=False)
-    # Drain the hook journal into the store when it is opened (hooks on the commit path
-    # turn this off; see gitcoord.journal).
-    drain_journal: bool = True
-    # Hooks never create a store: a missing one is a failure (fail closed).
-    create_store: bool = True
+    def __init__(
+        self,
+        repo: gitrepo.Repo,
+        settings: config.Settings,
+        cwd: Path,
+        agent_override: str | None = None,
+        *,
+        drain_journal: bool = True,
+        create_store: bool = True,
+    ) -> None:
+        self.repo = repo
+        self.settings = settings
+        self.cwd = cwd
+        self.agent_override = agent_override
+        # Drain the hook journal into the store when it is opened (hooks on the commit
+        # path turn this off; see gitcoord.journal).
+        self.drain_journal = drain_journal
+        # Hooks never create a store: a missing one is a failure (fail closed).
+        self.create_store = create_store
+        self._store: Store | None = None
+        self._holder: Holder | None = None
+
+    def __repr__(self) -> str:
+        return f"Context(repo={self.repo!r}, cwd={self.cwd!r}, agent_override={self.agent_override!r})"
 
     @property
     def host(self) -> str:
