@@ -15,9 +15,10 @@ from typing import Any
 from gitcoord import enforce, journal, staleness
 from gitcoord.context import Context
 from gitcoord.errors import GitcoordError, StoreCorrupt, StoreLocked
-from gitcoord.gitrepo import ZERO_SHA, DiffEntry, GitError, Repo, host_id
+from gitcoord.gitrepo import ZERO_SHA, DiffEntry, GitError, Repo
 from gitcoord.hookimpl import BYPASS_ENV
-from gitcoord.models import Holder, Lease, Read
+from gitcoord.leases import void
+from gitcoord.models import Holder, Read
 from gitcoord.store.sqlite import busy_timeout
 
 # ---------------------------------------------------------------------------------------
@@ -241,14 +242,6 @@ def evaluate(
         )
     violations = _with_origins(ctx, violations, tip)
     return Report(action, list(changes), violations, now, integration_ref, tip)
-
-
-def void(lease: Lease) -> bool:
-    """A lease whose worktree no longer exists is void (SPEC section 3); only worktrees on
-    this host can be looked at."""
-    import os
-
-    return lease.holder.host == host_id() and not os.path.isdir(lease.holder.worktree)
 
 
 def _inherit_merge_bases(

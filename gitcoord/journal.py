@@ -564,7 +564,7 @@ def _after_the_fact(
     when: float | None,
     policy: enforce.Policy,
 ) -> list[enforce.Violation]:
-    from gitcoord.checks import void
+    from gitcoord.leases import void
 
     leases = [
         lease for _, lease in covering

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -10,6 +11,7 @@ from typing import Any
 from gitcoord import audit, paths
 from gitcoord.context import Context
 from gitcoord.errors import BadInput, Denied, NotFound
+from gitcoord.gitrepo import host_id
 from gitcoord.models import Conflict, Holder, Lease, Read
 from gitcoord.paths import Pattern
 from gitcoord.staleness import StalePath, stale_paths
@@ -51,6 +53,12 @@ def reap_expired(tx: Tx) -> list[Lease]:
     return reaped
 
 
+def void(lease: Lease) -> bool:
+    """A lease whose worktree no longer exists is void (SPEC section 3): never enforced,
+    and reaped by ``gitcoord gc``. Only worktrees on this host can be looked at."""
+    return lease.holder.host == host_id() and not os.path.isdir(lease.holder.worktree)
+
+
 def candidate_keys(p: Pattern) -> tuple[list[str], list[str]]:
     """Index keys that could hold a lease overlapping ``p``: its ancestors and itself,
     plus (for directories and globs) everything below its key."""
@@ -66,7 +74,7 @@ def find_conflicts(
     for p in patterns:
         keys, subtree = candidate_keys(p)
         for lease in tx.lease_candidates(keys, subtree):
-            if lease.holder.same_place(holder):
+            if lease.holder.same_place(holder) or void(lease):
                 continue
             if not exclusive and not lease.exclusive:
                 continue  # shared conflicts only with exclusive

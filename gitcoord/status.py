@@ -17,6 +17,7 @@ from typing import Any
 from gitcoord import paths
 from gitcoord.context import Context
 from gitcoord.gitrepo import ObjectReader, Repo
+from gitcoord.leases import void
 from gitcoord.models import Event, Holder, Lease, iso
 from gitcoord.staleness import stale_paths
 from gitcoord.store.base import EventQuery
@@ -252,6 +253,9 @@ def _conflicts(
     host: str,
 ) -> list[StatusConflict]:
     out: list[StatusConflict] = []
+    # Leases of worktrees that are gone are void: not enforced, reported for `gitcoord gc`.
+    void_leases = [lease for lease in leases if void(lease)]
+    leases = [lease for lease in leases if not void(lease)]
     index: paths.LeaseIndex[Lease] = paths.LeaseIndex()
     for lease in leases:
         index.add(paths.pattern_from_text(lease.pattern), lease)
@@ -353,6 +357,8 @@ def _conflicts(
     # 4. expired leases or claims whose worktree still has unmerged work
     active_keys = {(lease.holder.worktree, lease.holder.host, lease.pattern) for lease in leases}
     lapsed_by_wt: dict[str, list[Lease]] = defaultdict(list)
+    for lease in void_leases:
+        lapsed_by_wt[lease.holder.worktree].append(lease)
     for lease in lapsed:
         if (lease.holder.worktree, lease.holder.host, lease.pattern) not in active_keys:
             lapsed_by_wt[lease.holder.worktree].append(lease)
@@ -370,7 +376,7 @@ def _conflicts(
                 StatusConflict(
                     kind="abandoned",
                     severity="warning",
-                    summary=f"expired leases/claims of a worktree that no longer exists: {wpath}",
+                    summary=f"leases/claims of a worktree that no longer exists: {wpath}",
                     worktrees=[wpath],
                     paths=[lease.pattern for lease in expired_leases],
                     next_step="gitcoord gc",

@@ -235,3 +235,14 @@ def test_gc_reaps_leases_of_worktrees_that_no_longer_exist(project: Project) -> 
     assert events[0]["details"]["former_holder"]["worktree"] == str(a)
     # a second gc finds nothing more
     assert run_cli(project.main, "--json", "gc").json()["reaped"] == []
+
+
+def test_a_lease_whose_worktree_is_gone_is_void(project: Project) -> None:
+    import shutil
+
+    a, b = project.wt("wt-a"), project.wt("wt-b")
+    assert lease(a, "README.md", agent="alice").code == 0
+    assert lease(b, "README.md").code == 1
+    shutil.rmtree(a)  # the worktree vanished without releasing
+    r = lease(b, "README.md")
+    assert r.code == 0, r.stderr  # not enforced any more, even before gc

@@ -206,3 +206,18 @@ def test_watch_in_a_terminal_redraws_in_place(project: Project) -> None:
     assert os.WIFEXITED(wstatus) and os.WEXITSTATUS(wstatus) == 0
     assert text.count("gitcoord status") >= 2
     assert "\x1b[" in text  # cursor movement / colour: redrawn in place
+
+
+def test_leases_of_a_vanished_worktree_are_void_and_point_to_gc(project: Project) -> None:
+    import shutil
+
+    a, b = project.wt("wt-a"), project.wt("wt-b")
+    run_cli(a, "--agent", "alice", "lease", "src/app/api.py")
+    write(b, {"src/app/api.py": "x = 4\n"})
+    shutil.rmtree(a)
+    doc = status(project.main).json()
+    assert "lease_violation" not in kinds(doc)  # void: not enforced
+    (c,) = [c for c in doc["conflicts"] if c["kind"] == "abandoned"]
+    assert c["worktrees"] == [str(a)] and c["next_step"] == "gitcoord gc"
+    run_cli(project.main, "gc")
+    assert "abandoned" not in kinds(status(project.main).json())
