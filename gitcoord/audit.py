@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any, NamedTuple
 
 from gitcoord.models import Event, Holder
-from gitcoord.store.base import EventQuery, Tx
+from gitcoord.store.base import Tx
 
 try:  # CPython's built-in SHA-256: same digests as hashlib, without loading OpenSSL
     from _sha256 import sha256 as _sha256  # type: ignore[import-not-found]  # <= 3.11
@@ -171,7 +171,3 @@ def prune(tx: Tx, before: float, holder: Holder | None) -> int:
         details={"deleted": len(deleted), "before": before, "through_seq": newest.seq},
     )
     return len(deleted)
-
-
-def query(tx: Tx, q: EventQuery) -> list[Event]:
-    return tx.events(q)

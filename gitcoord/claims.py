@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 
 from gitcoord import audit
 from gitcoord.context import Context
+from gitcoord.durations import format_duration
 from gitcoord.errors import BadInput, Denied, GitcoordError, NotFound, NothingToClaim, Superseded
 from gitcoord.models import Holder
 from gitcoord.store.base import Tx
@@ -204,12 +205,6 @@ def _granted(tx: Tx, holder: Holder, task: Task, claim: Claim, via: str) -> None
 
 def _describe_holder(h: Holder) -> str:
     return f"{h.agent} ({h.worktree} on {h.host})"
-
-
-def _fmt(seconds: float) -> str:
-    from gitcoord.durations import format_duration
-
-    return format_duration(seconds)
 
 
 # ---------------------------------------------------------------- results
@@ -659,7 +654,7 @@ def _deny_reason(task: Task, holder: Holder, now: float, pending: Sequence[str])
             return None
         return (
             f"{task.id}: claimed by {_describe_holder(task.holder)} at epoch {task.epoch},"
-            f" expires in {_fmt(task.expires_at - now)}"
+            f" expires in {format_duration(task.expires_at - now)}"
         )
     if task.state == "blocked":
         return f"{task.id}: blocked ({task.reason or 'no reason given'})"
@@ -1128,31 +1123,27 @@ def release_holder(tx: Tx, actor: Holder, gone: Holder, *, state: str, why: str)
     return out
 
 
-def reap_vanished(ctx: Context) -> list[Claim]:
-    """``gc``: end the claims of worktrees (on this host) that no longer exist, and
-    forget their agent bindings."""
-    alive = {str(p) for p in ctx.repo.worktree_paths()}
-    holder = ctx.holder()
+def reap_vanished(tx: Tx, actor: Holder) -> list[Claim]:
+    """``gc``, in the caller's transaction: end the claims of worktrees that no longer
+    exist on this host (:func:`gitcoord.leases.vanished`), and forget their agent bindings."""
+    from gitcoord.leases import vanished
 
-    def op(tx: Tx) -> list[Claim]:
-        out: list[Claim] = []
-        places = {
-            (c.holder.worktree, c.holder.host): c.holder
-            for c in tx.claims(states=("active", "expired"))
-            if c.holder.host == holder.host and c.holder.worktree not in alive
-        }
-        for gone in places.values():
-            out += release_holder(tx, holder, gone, state="reaped", why="worktree no longer exists")
-        for b in tx.bindings():
-            if b.host == holder.host and b.worktree not in alive:
-                tx.set_binding(b.worktree, b.host, None)
-        return out
-
-    return _write(ctx, holder, op)
+    places = {
+        (c.holder.worktree, c.holder.host): c.holder
+        for c in tx.claims(states=("active", "expired"))
+        if vanished(c.holder)
+    }
+    out: list[Claim] = []
+    for gone in places.values():
+        out += release_holder(tx, actor, gone, state="reaped", why="worktree no longer exists")
+    for b in tx.bindings():
+        if vanished(Holder(worktree=b.worktree, host=b.host, agent=b.agent)):
+            tx.set_binding(b.worktree, b.host, None)
+    return out
 
 
 def claim_summary_line(task: Task, claim: Claim, now: float) -> str:
     return (
         f"claimed {task.id} (epoch {claim.epoch}, priority {task.priority},"
-        f" expires in {_fmt(claim.expires_at - now)}): {task.title}"
+        f" expires in {format_duration(claim.expires_at - now)}): {task.title}"
     )

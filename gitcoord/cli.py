@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import click
 
 from gitcoord import __version__, render
+from gitcoord.durations import optional_duration, parse_duration
 from gitcoord.errors import BadInput, GitcoordError
-
-F = TypeVar("F", bound=Callable[..., Any])
 
 _state: dict[str, Any] = {"json": False}
 
@@ -72,17 +70,10 @@ def cli(cctx: click.Context, json_out: bool, agent: str | None, directory: str |
     cctx.call_on_close(obj.close)
 
 
-def _duration(value: str | None) -> float | None:
-    from gitcoord.durations import parse_duration
-
-    return None if value is None else parse_duration(value)
-
-
 def _time_arg(value: str, now: float) -> float:
     """A point in time: a duration ago (``30d``, ``1h``) or an ISO 8601 timestamp."""
     from datetime import datetime, timezone
 
-    from gitcoord.durations import parse_duration
 
     try:
         return now - parse_duration(value)
@@ -132,10 +123,9 @@ def gc(obj: Obj) -> None:
     Example:
       gitcoord gc
     """
-    from gitcoord import claims, setup
+    from gitcoord import setup
 
-    reaped = setup.gc(obj.ctx())
-    reaped_claims = claims.reap_vanished(obj.ctx())
+    reaped, reaped_claims = setup.gc(obj.ctx())
     if obj.json:
         render.emit_json(
             {
@@ -181,7 +171,7 @@ def lease(
     """
     from gitcoord import leases
 
-    ttl_s, wait_s = _duration(ttl), _duration(wait)
+    ttl_s, wait_s = optional_duration(ttl), optional_duration(wait)
     result = leases.acquire(
         obj.ctx(), patterns, exclusive=not shared, ttl=ttl_s, reason=reason, task=task, wait=wait_s
     )
@@ -215,7 +205,7 @@ def renew(obj: Obj, ttl: str | None) -> None:
     from gitcoord import claims, leases
 
     ctx = obj.ctx()
-    ttl_s = _duration(ttl)
+    ttl_s = optional_duration(ttl)
     renewed = leases.renew(ctx, ttl=ttl_s)
     claimed = claims.renew(ctx, ttl=ttl_s)
     if obj.json:
@@ -339,7 +329,6 @@ def status(
       gitcoord status --watch 5 --agent bob
     """
     from gitcoord import status as status_mod
-    from gitcoord.durations import parse_duration
 
     ctx = obj.ctx()
     recent = parse_duration(since)

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from gitcoord import render
+from gitcoord.durations import optional_duration
 from gitcoord.models import iso
 
 if TYPE_CHECKING:
@@ -15,18 +16,6 @@ if TYPE_CHECKING:
     from gitcoord.store.tasks_api import Task
 
 pass_obj = click.pass_obj  # the group's Obj (gitcoord.cli imports this module at its end)
-
-
-def _duration(value: str | None) -> float | None:
-    from gitcoord.durations import parse_duration
-
-    return None if value is None else parse_duration(value)
-
-
-def _task_line(task: Task, now: float | None = None) -> str:
-    state = task.status(now) if now is not None else task.state
-    holder = f" [{task.holder.agent}]" if task.holder is not None and state == "claimed" else ""
-    return f"{task.id}  p{task.priority}  {state}{holder}  {task.title}"
 
 
 def _emit_task(obj: Obj, task: Task, verb: str) -> None:
@@ -220,7 +209,7 @@ def claim_cmd(obj: Obj, task_ids: tuple[str, ...], next_: bool, count: int, ttl:
         raise BadInput("give task ids to claim, or --next")
     if count != 1 and not next_:
         raise BadInput("--count goes with --next")
-    ttl_s = _duration(ttl)
+    ttl_s = optional_duration(ttl)
     ctx = obj.ctx()
     try:
         if next_:
@@ -367,7 +356,7 @@ def worktree_add(obj: Obj, task_id: str, agent_name: str | None, path: str | Non
 
     ctx = obj.ctx()
     agent = agent_name or obj.agent
-    result = worktrees.add(ctx, task_id, agent=agent, path=path, branch=branch, ttl=_duration(ttl))
+    result = worktrees.add(ctx, task_id, agent=agent, path=path, branch=branch, ttl=optional_duration(ttl))
     if obj.json:
         render.emit_json(result.to_json())
     else:

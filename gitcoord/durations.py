@@ -36,6 +36,11 @@ def parse_duration(text: str, *, allow_zero: bool = False) -> float:
     return seconds
 
 
+def optional_duration(text: str | None) -> float | None:
+    """:func:`parse_duration` for an option that may be absent."""
+    return None if text is None else parse_duration(text)
+
+
 def format_duration(seconds: float) -> str:
     """Compact human form: ``29m``, ``1h05m``, ``45s``, ``-3m`` (expired)."""
     neg = seconds < 0

@@ -182,19 +182,14 @@ class Repo(NamedTuple):
         proc = self.git("symbolic-ref", "--quiet", "HEAD", check=False)
         return _out(proc).strip() or None if proc.returncode == 0 else None
 
-    def config_get(self, key: str) -> str | None:
-        proc = self.git("config", "--get", key, check=False)
-        if proc.returncode != 0:
-            return None
-        return _out(proc).rstrip("\n")
-
     def config_get_all_prefixed(self, prefix: str) -> dict[str, str]:
         """Every ``key value`` whose key starts with ``prefix`` (lower-cased keys, last wins)."""
         proc = self.git("config", "-z", "--get-regexp", "^" + prefix.replace(".", r"\."), check=False)
         result: dict[str, str] = {}
         for item in zsplit(proc.stdout):
-            key, _, value = item.partition("\n")
-            result[key] = value
+            key, sep, value = item.partition("\n")
+            # A key written with no value (`[gitcoord] requireLease`) is boolean true in git.
+            result[key] = value if sep else "true"
         return result
 
     def integration_ref(self, configured: str | None = None) -> str:

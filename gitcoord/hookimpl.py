@@ -199,8 +199,9 @@ def _config(raw: bytes) -> dict[str, str]:
     out: dict[str, str] = {}
     for item in raw.decode(errors="surrogateescape").split("\0"):
         if item:
-            key, _, value = item.partition("\n")
-            out[key] = value
+            key, sep, value = item.partition("\n")
+            # A key written with no value (`[gitcoord] requireLease`) is boolean true in git.
+            out[key] = value if sep else "true"
     return out
 
 

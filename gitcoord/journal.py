@@ -65,10 +65,6 @@ BYPASS_KINDS = (COMMIT_BYPASSED, PUSH_BYPASSED, RECEIVE_BYPASSED)
 VIOLATION_KINDS = (COMMIT_VIOLATION,)
 
 
-def journal_path(common_dir: Path) -> Path:
-    return store_dir(common_dir) / JOURNAL
-
-
 def pending(common_dir: Path) -> bool:
     """Anything to drain? (one stat in the common case)"""
     d = store_dir(common_dir)

@@ -10,6 +10,7 @@ from typing import Any
 
 from gitcoord import audit, paths
 from gitcoord.context import Context
+from gitcoord.durations import format_duration
 from gitcoord.errors import BadInput, Denied, NotFound
 from gitcoord.gitrepo import host_id
 from gitcoord.models import Conflict, Holder, Lease, Read
@@ -53,10 +54,15 @@ def reap_expired(tx: Tx) -> list[Lease]:
     return reaped
 
 
+def vanished(holder: Holder) -> bool:
+    """The holder's worktree no longer exists (only worktrees on this host can be looked at)."""
+    return holder.host == host_id() and not os.path.isdir(holder.worktree)
+
+
 def void(lease: Lease) -> bool:
     """A lease whose worktree no longer exists is void (SPEC section 3): never enforced,
-    and reaped by ``gitcoord gc``. Only worktrees on this host can be looked at."""
-    return lease.holder.host == host_id() and not os.path.isdir(lease.holder.worktree)
+    and reaped by ``gitcoord gc``."""
+    return vanished(lease.holder)
 
 
 def candidate_keys(p: Pattern) -> tuple[list[str], list[str]]:
@@ -134,30 +140,27 @@ def acquire(
     deadline = time.monotonic() + wait if wait else None
     delay = 0.05
     while True:
+        # The last attempt (no --wait, or the deadline reached) records its denial.
+        last = deadline is None or time.monotonic() >= deadline
         result = _try_acquire(
             ctx, holder, patterns, exclusive, ttl, reason, task, base_commit, base_blobs,
-            record_denial=deadline is None or time.monotonic() >= deadline,
+            record_denial=last,
         )
         if isinstance(result, GrantResult):
             break
-        if deadline is None or time.monotonic() >= deadline:
-            raise _denied(result, result_now(ctx))
+        if last:
+            raise _denied(*result)
+        assert deadline is not None
         time.sleep(min(delay, max(0.0, deadline - time.monotonic())))
         delay = min(delay * 2, 1.0)
-    head = ctx.repo.head()
-    leased = result.granted + result.renewed
+    leased = [paths.pattern_from_text(lease.pattern) for lease in result.granted + result.renewed]
     result.stale = stale_paths(
         ctx.repo,
-        head,
+        ctx.repo.head(),
         ctx.integration_ref(),
-        lambda path: any(paths.matches(paths.pattern_from_text(lease.pattern), path) for lease in leased),
+        lambda path: any(paths.matches(p, path) for p in leased),
     )
     return result
-
-
-def result_now(ctx: Context) -> float:
-    with ctx.store().snapshot() as tx:
-        return tx.now
 
 
 def _try_acquire(
@@ -172,7 +175,7 @@ def _try_acquire(
     base_blobs: dict[str, str],
     *,
     record_denial: bool,
-) -> GrantResult | list[Conflict]:
+) -> GrantResult | tuple[list[Conflict], float]:
     with ctx.store().transaction() as tx:
         reap_expired(tx)
         conflicts = find_conflicts(tx, holder, patterns, exclusive)
@@ -190,7 +193,7 @@ def _try_acquire(
                     task=task,
                     paths=[c.witness for c in conflicts],
                 )
-            return conflicts
+            return conflicts, tx.now
         mine = {lease.pattern: lease for lease in tx.leases(active_only=True, holder=holder)}
         result = GrantResult(now=tx.now)
         for p in patterns:
@@ -269,18 +272,12 @@ def _denied(conflicts: list[Conflict], now: float) -> Denied:
         mode = "exclusive" if c.lease.exclusive else "shared"
         lines.append(
             f"{c.requested}: held by {h.agent} ({h.worktree} on {h.host}) as {c.lease.pattern}"
-            f" [{mode}], expires in {_fmt(c.lease.expires_at - now)}{why}; e.g. {c.witness}"
+            f" [{mode}], expires in {format_duration(c.lease.expires_at - now)}{why}; e.g. {c.witness}"
         )
     return Denied(
         "lease denied:\n  " + "\n  ".join(lines),
         details={"conflicts": [c.to_json(now) for c in conflicts]},
     )
-
-
-def _fmt(seconds: float) -> str:
-    from gitcoord.durations import format_duration
-
-    return format_duration(seconds)
 
 
 def renew(ctx: Context, *, ttl: float | None = None) -> list[Lease]:

@@ -18,19 +18,6 @@ class SystemClock:
         return time.time()
 
 
-class ManualClock:
-    """A clock tests can tick."""
-
-    def __init__(self, start: float = 1_800_000_000.0) -> None:
-        self.t = start
-
-    def now(self) -> float:
-        return self.t
-
-    def tick(self, seconds: float) -> None:
-        self.t += seconds
-
-
 def iso(ts: float | None) -> str | None:
     if ts is None:
         return None

@@ -84,7 +84,7 @@ def _esc(text: str) -> str:
     return escape(text)
 
 
-def lease_rows(leases: Sequence[Lease], now: float, *, history: bool = False) -> list[list[str]]:
+def lease_rows(leases: Sequence[Lease], now: float) -> list[list[str]]:
     rows = []
     for lease in leases:
         h = lease.holder

@@ -7,6 +7,7 @@ from typing import Any
 from gitcoord import leases
 from gitcoord.context import Context
 from gitcoord.models import Lease
+from gitcoord.store.tasks_api import Claim
 
 
 def init(ctx: Context) -> dict[str, Any]:
@@ -18,20 +19,18 @@ def init(ctx: Context) -> dict[str, Any]:
     return {"store": store.location, "schema_version": store.schema_version(), "hooks": hooks.to_json()}
 
 
-def gc(ctx: Context) -> list[Lease]:
-    """Reap active leases whose worktree no longer exists on this host."""
-    # Registered with git and still on disk (a deleted directory voids its leases too).
-    alive = {str(p.resolve()) for p in ctx.repo.worktree_paths() if p.is_dir()}
+def gc(ctx: Context) -> tuple[list[Lease], list[Claim]]:
+    """Reap, in one transaction, the active leases and the claims of worktrees that no
+    longer exist on this host (void leases), and forget their agent bindings."""
+    from gitcoord import claims
+
     holder = ctx.holder()
-    reaped: list[Lease] = []
     with ctx.store().transaction() as tx:
-        for lease in tx.leases(active_only=False):
-            if lease.state != "active" or lease.holder.host != holder.host:
-                continue
-            if lease.holder.worktree in alive:
-                continue
-            updated = leases.end_lease(
+        reaped = [
+            leases.end_lease(
                 tx, lease, holder, state="reaped", kind="lease.reaped", why="worktree no longer exists"
             )
-            reaped.append(updated)
-    return reaped
+            for lease in tx.leases(active_only=True)
+            if leases.void(lease)
+        ]
+        return reaped, claims.reap_vanished(tx, holder)

@@ -17,7 +17,7 @@ from typing import Any
 from gitcoord import paths
 from gitcoord.context import Context
 from gitcoord.gitrepo import ObjectReader, Repo
-from gitcoord.leases import void
+from gitcoord.leases import vanished, void
 from gitcoord.models import Event, Holder, Lease, iso
 from gitcoord.staleness import stale_paths
 from gitcoord.store.base import EventQuery
@@ -170,11 +170,7 @@ def collect(
         leases = tx.leases(active_only=True)
         claims = [c for c in tx.claims(states=["active"]) if c.expires_at > now]
         lapsed = tx.lapsed_leases()
-        lapsed_claims = [
-            c
-            for c in tx.claims(states=["active", "expired"])
-            if c.expires_at <= now and c.state in ("active", "expired")
-        ]
+        lapsed_claims = [c for c in tx.claims(states=["active", "expired"]) if c.expires_at <= now]
         bindings = {(b.worktree, b.host): b.agent for b in tx.bindings()}
         activity = tx.last_activity()
         messages = tx.unacked_message_counts()
@@ -370,8 +366,9 @@ def _conflicts(
         expired_leases = lapsed_by_wt.get(wpath, [])
         expired_claims = claims_by_wt.get(wpath, [])
         if st is None or not st.exists:
-            if not expired_leases and not expired_claims:
-                continue
+            holder = expired_leases[0].holder if expired_leases else expired_claims[0].holder
+            if not vanished(holder):
+                continue  # another clone's or host's worktree: not ours to judge or gc
             out.append(
                 StatusConflict(
                     kind="abandoned",

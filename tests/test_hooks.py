@@ -313,3 +313,15 @@ def test_store_dir_holds_no_crash_log_after_normal_use(project: Project) -> None
     assert not (common_dir(project) / "gitcoord" / "hooks.log").exists()
     assert cli(b, "leases").code == 0
     assert os.path.exists(common_dir(project) / "gitcoord" / "gitcoord.db")
+
+
+def test_a_boolean_key_written_without_value_is_true(project: Project) -> None:
+    """`[gitcoord] requireLease` with no `= true` is true for git, so for us too (never
+    a silent pass): both the fast path and the full check refuse an unleased path."""
+    cfg = common_dir(project) / "config"
+    cfg.write_text(cfg.read_text() + "[gitcoord]\n\trequireLease\n")
+    b = project.wt("wt-b")
+    write(b, "docs/guide.md", "# b edits an unleased file\n")
+    ok(b, "add", "docs/guide.md")
+    err = refused(b, "commit", "-qm", "unleased")
+    assert "docs/guide.md" in err

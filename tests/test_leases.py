@@ -174,6 +174,9 @@ def test_wait_gives_up_with_denial(project: Project) -> None:
     r = lease(b, "README.md", "--wait", "1s")
     assert r.code == 1
     assert r.err_json()["error"]["code"] == "denied"
+    # the retries are not events, the final denial is
+    denials = run_cli(a, "--json", "log", "--kind", "lease.denied").json()["events"]
+    assert len(denials) == 1 and denials[0]["worktree"] == str(b)
 
 
 def test_grant_warns_when_worktree_copy_is_already_stale(project: Project) -> None:

@@ -56,9 +56,6 @@ class CommitsTx(abc.ABC):
         """Insert ``rec`` unless its SHA is already recorded; True when inserted."""
 
     @abc.abstractmethod
-    def mark_commit_violation(self, sha: str) -> None: ...
-
-    @abc.abstractmethod
     def commit_records(self, shas: Sequence[str]) -> dict[str, CommitRecord]:
         """The recorded commits among ``shas`` (an indexed lookup; any number of SHAs)."""
 
@@ -69,7 +66,3 @@ class CommitsTx(abc.ABC):
     @abc.abstractmethod
     def rewrites_to(self, new_shas: Sequence[str]) -> dict[str, list[Rewrite]]:
         """new SHA -> the rewrites that produced it."""
-
-    @abc.abstractmethod
-    def rewrites_from(self, old_shas: Sequence[str]) -> dict[str, list[Rewrite]]:
-        """old SHA -> the rewrites that replaced it."""

@@ -73,9 +73,6 @@ class SQLiteCommits(CommitsTx):
         )
         return cur.rowcount > 0
 
-    def mark_commit_violation(self, sha: str) -> None:
-        self.conn.execute("UPDATE commits SET violation = 1 WHERE sha = ?", (sha,))
-
     def commit_records(self, shas: Sequence[str]) -> dict[str, CommitRecord]:
         out: dict[str, CommitRecord] = {}
         for chunk in _chunks(list(dict.fromkeys(shas))):
@@ -106,5 +103,3 @@ class SQLiteCommits(CommitsTx):
     def rewrites_to(self, new_shas: Sequence[str]) -> dict[str, list[Rewrite]]:
         return self._rewrites("new_sha", new_shas)
 
-    def rewrites_from(self, old_shas: Sequence[str]) -> dict[str, list[Rewrite]]:
-        return self._rewrites("old_sha", old_shas)
