@@ -139,6 +139,10 @@ def _finish(proc: Any) -> tuple[int, bytes]:
 
 
 def _rebasing() -> bool:
+    where = _locate()
+    if where is not None:  # no process: git told the hook where it is
+        git_dir = where[0]
+        return any(os.path.isdir(os.path.join(git_dir, d)) for d in ("rebase-merge", "rebase-apply"))
     try:
         rc, out = _finish(_spawn(["rev-parse", "--git-path", "rebase-merge", "--git-path", "rebase-apply"]))
     except OSError:
@@ -530,6 +534,20 @@ def _record(state: _State, kind: str, holder: Holder | None, **kw: Any) -> str:
     return "nowhere"
 
 
+def _consume_ok(repo: Repo, head: str) -> bool:
+    """Empty the pre-commit pass file; True when it named the tree of ``head``."""
+    path = repo.git_dir / OK_FILE
+    try:
+        checked = path.read_text().strip()
+    except OSError:
+        return False
+    if not checked:
+        return False
+    path.write_text("")
+    proc = repo.git("rev-parse", "--verify", "--quiet", f"{head}^{{tree}}", check=False)
+    return proc.stdout.decode().strip() == checked
+
+
 def _write_ok(repo: Repo, tree: str | None) -> None:
     if not tree:
         return
@@ -703,6 +721,11 @@ def _hook_post_commit(state: _State) -> int:
     op = repo.operation_in_progress()
     if op == "rebase":
         return 0  # post-rewrite records what the rebase made
+    if _consume_ok(repo, head):
+        # pre-commit checked exactly this tree (e.g. run by the pre-commit framework,
+        # which has no shell fast path): journal it like the shim does, check nothing twice
+        journal.append_commit(repo.common_dir, "post-commit", head, str(repo.root))
+        return 0
     facts = journal.commit_facts(repo, [head]).get(head)
     if facts is None:
         return 0

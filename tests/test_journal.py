@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
@@ -179,3 +180,27 @@ def test_sh_commit_in_the_main_worktree_is_journaled_too(project: Project) -> No
     write(project.main, "docs/guide.md", "# human\n")
     assert sh(project.main, "commit", "-qam", "human: guide").returncode == 0
     assert journal_lines(project)[-1].split("\t")[2] == str(project.main)
+
+
+def test_python_post_commit_after_a_passed_pre_commit_only_journals(project: Project) -> None:
+    """The pre-commit framework runs `hook-impl post-commit` (no shell fast path): when
+    pre-commit passed this very tree, the commit is journaled, not checked a second time."""
+    import subprocess
+    import sys
+
+    a = project.wt("wt-a")
+    write(a, "docs/guide.md", "# a\n")
+    ok(a, "commit", "-qam", "a edits the guide")
+    sha = head(a)
+    cli_ok(a, "leases")  # drain what the shim journaled
+    git_dir = Path(ok(a, "rev-parse", "--absolute-git-dir").strip())
+    tree = ok(a, "rev-parse", "HEAD^{tree}").strip()
+    (git_dir / "gitcoord-precommit-ok").write_text(tree + "\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
+    proc = subprocess.run(
+        [sys.executable, "-m", "gitcoord", "hook-impl", "post-commit"],
+        cwd=a, env=env, capture_output=True, text=True,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert (git_dir / "gitcoord-precommit-ok").read_text() == ""  # consumed
+    assert any(line.startswith(f"post-commit\t{sha}\t") for line in journal_lines(project))
