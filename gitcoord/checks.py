@@ -68,14 +68,11 @@ def index_change(
     if not revs:
         paths = tuple(e.path for e in changes(None))
         return Change(enforce.Subject(paths=paths, holder=holder))
-    touched = set(per_parent[0])
-    for d in per_parent[1:]:
-        touched &= set(d)
-    ordered = tuple(p for p in per_parent[0] if p in touched)
+    ordered, parent_blobs = journal.merge_touched(per_parent)
     return Change(
         enforce.Subject(paths=ordered, holder=holder, parents=tuple(revs)),
         parent_revs=tuple(revs),
-        parent_blobs=tuple({p: d.get(p) for p in ordered} for d in per_parent),
+        parent_blobs=parent_blobs,
     )
 
 

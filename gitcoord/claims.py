@@ -52,8 +52,6 @@ __all__ = [
 DEFAULT_PRIORITY = 2
 MAX_PRIORITY = 1_000_000
 MAX_ID_LEN = 200
-HEALTH_TIMEOUT = 600.0
-
 T = TypeVar("T")
 
 
@@ -829,11 +827,9 @@ def _health_gate(ctx: Context, task_id: str, holder: Holder) -> None:
     command = ctx.settings.health
     if not command:
         return
-    from gitcoord.durations import parse_duration
     from gitcoord.eventhooks import run_shell
 
-    raw = ctx.settings.raw.get("gitcoord.healthtimeout")
-    timeout = parse_duration(raw) if raw else HEALTH_TIMEOUT
+    timeout = ctx.settings.health_timeout
     result = run_shell(
         command,
         cwd=ctx.repo.root,

@@ -11,6 +11,8 @@ from gitcoord.gitrepo import Repo
 
 DEFAULT_LEASE_TTL = 30 * 60.0
 DEFAULT_CLAIM_TTL = 60 * 60.0
+DEFAULT_HEALTH_TIMEOUT = 600.0
+DEFAULT_HOOK_TIMEOUT = 30.0
 
 _TRUE = {"true", "yes", "on", "1"}
 _FALSE = {"false", "no", "off", "0", ""}
@@ -38,20 +40,31 @@ class Settings(NamedTuple):
     store: str | None = None
     project: str | None = None
     health: str | None = None
+    health_timeout: float = DEFAULT_HEALTH_TIMEOUT
+    hook_timeout: float = DEFAULT_HOOK_TIMEOUT
     event_hooks: dict[str, str] = {}  # never mutated: shared default is safe
     raw: dict[str, str] = {}
+
+
+def _duration(key: str, value: str | None, default: float) -> float:
+    if not value:
+        return default
+    try:
+        return parse_duration(value)
+    except BadInput as e:
+        raise BadInput(f"git config {key}: {e.message}") from e
 
 
 def load(repo: Repo) -> Settings:
     raw = repo.config_get_all_prefixed("gitcoord.")
     get = raw.get
-    lease_ttl = get("gitcoord.leasettl") or get("gitcoord.ttl")
-    claim_ttl = get("gitcoord.claimttl")
     hooks = {k[len("gitcoord.on.") :]: v for k, v in raw.items() if k.startswith("gitcoord.on.")}
     return Settings(
         integration=get("gitcoord.integration") or None,
-        lease_ttl=parse_duration(lease_ttl) if lease_ttl else DEFAULT_LEASE_TTL,
-        claim_ttl=parse_duration(claim_ttl) if claim_ttl else DEFAULT_CLAIM_TTL,
+        lease_ttl=_duration(
+            "gitcoord.leaseTtl", get("gitcoord.leasettl") or get("gitcoord.ttl"), DEFAULT_LEASE_TTL
+        ),
+        claim_ttl=_duration("gitcoord.claimTtl", get("gitcoord.claimttl"), DEFAULT_CLAIM_TTL),
         require_lease=_bool("gitcoord.requireLease", get("gitcoord.requirelease"), False),
         strict_reads=_bool("gitcoord.strictReads", get("gitcoord.strictreads"), False),
         require_recorded=_bool("gitcoord.requireRecorded", get("gitcoord.requirerecorded"), False),
@@ -59,6 +72,10 @@ def load(repo: Repo) -> Settings:
         store=os.environ.get("GITCOORD_STORE") or get("gitcoord.store") or None,
         project=get("gitcoord.project") or None,
         health=get("gitcoord.health") or None,
+        health_timeout=_duration(
+            "gitcoord.healthTimeout", get("gitcoord.healthtimeout"), DEFAULT_HEALTH_TIMEOUT
+        ),
+        hook_timeout=_duration("gitcoord.hookTimeout", get("gitcoord.hooktimeout"), DEFAULT_HOOK_TIMEOUT),
         event_hooks=hooks,
         raw=raw,
     )

@@ -37,7 +37,6 @@ if TYPE_CHECKING:
     from gitcoord.context import Context
     from gitcoord.store import Store
 
-DEFAULT_TIMEOUT = 30.0
 TAIL_LINES = 20
 IN_HOOK_ENV = "GITCOORD_IN_EVENT_HOOK"
 CATCH_ALL = ("*", "all")
@@ -133,15 +132,6 @@ def commands_for(kind: str, hooks: Mapping[str, str]) -> list[tuple[str, str]]:
     return out
 
 
-def hook_timeout(ctx: Context) -> float:
-    raw = ctx.settings.raw.get("gitcoord.hooktimeout")
-    if not raw:
-        return DEFAULT_TIMEOUT
-    from gitcoord.durations import parse_duration
-
-    return parse_duration(raw)
-
-
 class Dispatcher:
     """``Store.on_commit``: runs the hooks of each committed event, records failures."""
 
@@ -219,8 +209,4 @@ def attach(ctx: Context, store: Store) -> None:
     ourselves running inside an event hook)."""
     if not ctx.settings.event_hooks or os.environ.get(IN_HOOK_ENV):
         return
-    try:
-        timeout = hook_timeout(ctx)
-    except Exception:
-        timeout = DEFAULT_TIMEOUT
-    store.on_commit = Dispatcher(ctx, store, ctx.settings.event_hooks, timeout)
+    store.on_commit = Dispatcher(ctx, store, ctx.settings.event_hooks, ctx.settings.hook_timeout)

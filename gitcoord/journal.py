@@ -233,18 +233,27 @@ def commit_facts(repo: Repo, shas: Sequence[str]) -> dict[str, CommitFacts]:
         by_commit.setdefault(sha, []).append({e.path: e.old_blob for e in entries})
     out: dict[str, CommitFacts] = {}
     for sha in wanted:
-        per_parent = by_commit.get(sha, [{}])
-        touched = set(per_parent[0])
-        for d in per_parent[1:]:
-            touched &= set(d)
-        ordered = tuple(p for p in per_parent[0] if p in touched)
+        ordered, parent_blobs = merge_touched(by_commit.get(sha, [{}]))
         out[sha] = CommitFacts(
             sha=sha,
             parents=tuple(parents.get(sha, [])),
             touched=ordered,
-            parent_blobs=tuple({p: d.get(p) for p in ordered} for d in per_parent),
+            parent_blobs=parent_blobs,
         )
     return out
+
+
+def merge_touched(
+    per_parent: Sequence[dict[str, str | None]],
+) -> tuple[tuple[str, ...], tuple[dict[str, str | None], ...]]:
+    """What a commit touches, from its diff against each parent (path -> blob there): the
+    paths that differ from *every* parent, so a merge's resolution edit counts and the
+    work it merges in does not; in first-parent order, with each parent's blob of them."""
+    touched = set(per_parent[0])
+    for d in per_parent[1:]:
+        touched &= set(d)
+    ordered = tuple(p for p in per_parent[0] if p in touched)
+    return ordered, tuple({p: d.get(p) for p in ordered} for d in per_parent)
 
 
 # ---------------------------------------------------------------------------------------

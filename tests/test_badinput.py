@@ -66,3 +66,14 @@ def test_not_a_repository_exit_3(tmp_path) -> None:  # type: ignore[no-untyped-d
     r = run_cli(tmp_path, "--json", "leases")
     assert r.code == 3
     assert r.err_json()["error"]["code"] == "not_a_repository"
+
+
+def test_a_garbage_duration_in_git_config_is_named(project: Project) -> None:
+    from fixtures.repos.recipes import git
+
+    for key in ("gitcoord.leaseTtl", "gitcoord.hookTimeout", "gitcoord.healthTimeout"):
+        git(project.main, "config", key, "soonish")
+        r = run_cli(project.main, "--json", "leases")
+        assert r.code == 2, (key, r.stderr)
+        assert key in r.err_json()["error"]["message"]
+        git(project.main, "config", "--unset", key)
