@@ -16,13 +16,13 @@ Every store write transaction queues fairly (``Store.writer_lock``), so under he
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from gitcoord import audit
 from gitcoord.context import Context
 from gitcoord.durations import format_duration
 from gitcoord.errors import BadInput, Denied, GitcoordError, NotFound, NothingToClaim, Superseded
-from gitcoord.models import Holder
+from gitcoord.models import Event, Holder
 from gitcoord.store.base import Tx
 from gitcoord.store.tasks_api import TASK_STATES, Claim, NewTask, Task
 
@@ -48,6 +48,9 @@ __all__ = [
     "unblock",
     "unclaim",
 ]
+
+if TYPE_CHECKING:
+    from gitcoord.combining import Combiner
 
 DEFAULT_PRIORITY = 2
 MAX_PRIORITY = 1_000_000
@@ -607,11 +610,28 @@ def claim_next(
     holder: Holder | None = None,
 ) -> ClaimResult:
     """Claim up to ``count`` tasks: highest priority, then oldest, not blocked, whose
-    dependencies are done. Raises :class:`NothingToClaim` (exit 1) when none is left."""
+    dependencies are done. Raises :class:`NothingToClaim` (exit 1) when none is left.
+
+    Concurrent callers on this host share write transactions (:mod:`gitcoord.combining`):
+    whoever gets there first serves everyone queued, each claim still its own
+    compare-and-swap with its own holder, epoch and audit event."""
     if count < 1:
         raise BadInput(f"bad --count {count}: at least 1")
     ttl_s = _ttl(ctx, ttl)
     who = holder or ctx.holder()
+    if count <= COMBINE_MAX_COUNT:
+        combiner = _combiner(ctx)
+        if combiner is not None:
+            served = combiner.call({"holder": list(who), "ttl": ttl_s, "count": count})
+            if served is not None:
+                result, events = served
+                store = ctx.store()
+                if events and store.on_commit is not None:
+                    store.on_commit(events)  # this caller's event hooks, as if it committed
+                if isinstance(result, BaseException):
+                    raise result
+                assert isinstance(result, ClaimResult)
+                return result
 
     def op(tx: Tx) -> ClaimResult:
         reaped = _reap(tx)
@@ -631,6 +651,128 @@ def claim_next(
         return result
 
     return _write(ctx, who, op)
+
+
+# ---------------------------------------------------------------- combined claim --next
+COMBINE_MAX_COUNT = 16  # larger --count requests run their own transaction
+_Served = tuple["ClaimResult | GitcoordError", list[Event]]
+
+
+def _combiner(ctx: Context) -> Combiner | None:
+    comb = ctx.closers.get("claim-next")
+    if comb is None:
+        store = ctx.store()
+        where = store.combining_dir()
+        if where is None:
+            return None
+        from gitcoord.combining import Combiner
+
+        comb = Combiner(
+            where, _serve_next(ctx), _encode_served, _decode_served, idle=store.housekeeping
+        )
+        ctx.closers["claim-next"] = comb
+    return cast("Combiner", comb)
+
+
+def _request(payload: dict[str, Any]) -> tuple[Holder, float, int]:
+    """A queued ``claim --next`` request, checked (it came through a FIFO)."""
+    h = payload.get("holder")
+    ttl = payload.get("ttl")
+    count = payload.get("count")
+    if not (
+        isinstance(h, list)
+        and len(h) == 3
+        and all(isinstance(x, str) and x for x in h)
+        and isinstance(ttl, (int, float))
+        and ttl > 0
+        and isinstance(count, int)
+        and 1 <= count <= COMBINE_MAX_COUNT
+    ):
+        raise BadInput(f"malformed claim request {payload!r}")
+    return Holder(*h), float(ttl), count
+
+
+def _serve_next(ctx: Context) -> Callable[[list[dict[str, Any]]], list[_Served]]:
+    """Serve queued ``claim --next`` requests of many callers in one write transaction."""
+
+    def serve(payloads: list[dict[str, Any]]) -> list[_Served]:
+        store = ctx.store()
+        hooks, store.on_commit = store.on_commit, None  # each caller runs its own
+        store.defer_housekeeping = True  # the WAL checkpoint waits until replies are out
+        out: list[tuple[ClaimResult | GitcoordError, int, int]] = []
+        try:
+            with store.transaction() as tx:
+                _reap(tx)  # its events go to the first caller (this process)
+                start = 0
+                summary: dict[str, int] | None = None
+                requests: list[tuple[Holder, float, int] | BadInput] = []
+                for payload in payloads:
+                    try:
+                        requests.append(_request(payload))
+                    except BadInput as e:
+                        requests.append(e)
+                epoch = tx.reserve_epochs(sum(r[2] for r in requests if isinstance(r, tuple)))
+                for req in requests:
+                    if isinstance(req, BadInput):
+                        out.append((req, start, start))
+                        continue
+                    who, ttl_s, count = req
+                    result = ClaimResult(now=tx.now)
+                    for _ in range(count):
+                        got = tx.claim_next(who, epoch, ttl_s)
+                        epoch += 1
+                        if got is None:
+                            break
+                        _granted(tx, who, got[0], got[1], "next")
+                        result.claimed.append(got)
+                    if not result.claimed:
+                        if summary is None:
+                            summary = tx.task_summary()
+                        out.append((_nothing(summary), start, len(tx.new_events)))
+                    else:
+                        out.append((result, start, len(tx.new_events)))
+                    start = len(tx.new_events)
+                events = list(tx.new_events)
+        finally:
+            store.on_commit = hooks
+            store.defer_housekeeping = False
+        return [(r, events[a:b]) for r, a, b in out]
+
+    return serve
+
+
+def _encode_served(served: Any) -> dict[str, Any]:
+    from gitcoord.combining import error_to_json
+
+    if isinstance(served, BaseException):  # the whole batch failed
+        return {"error": error_to_json(served)}
+    result, events = served
+    doc: dict[str, Any] = {"events": [list(e) for e in events]}
+    if isinstance(result, BaseException):
+        doc["error"] = error_to_json(result)
+    else:
+        doc["now"] = result.now
+        doc["claimed"] = [[list(t), list(c)] for t, c in result.claimed]
+    return doc
+
+
+def _decode_served(doc: dict[str, Any]) -> Any:
+    from gitcoord.combining import error_from_json
+
+    events = [
+        Event(*e[:7], tuple(e[7]), *e[8:])  # type: ignore[call-arg]
+        for e in doc.get("events", [])
+    ]
+    if "error" in doc:
+        err = error_from_json(doc["error"])
+        return err if "events" not in doc else (err, events)
+    result = ClaimResult(now=doc["now"])
+    for t, c in doc["claimed"]:
+        task = Task(*t)
+        task = task._replace(holder=Holder(*task.holder) if task.holder else None, after=tuple(task.after))
+        claim = Claim(*c)
+        result.claimed.append((task, claim._replace(holder=Holder(*claim.holder))))
+    return result, events
 
 
 def _nothing(summary: dict[str, int]) -> NothingToClaim:

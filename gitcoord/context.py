@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 from gitcoord import config, gitrepo
 from gitcoord.errors import BadInput
@@ -40,6 +41,8 @@ class Context:
         self.create_store = create_store
         self._store: Store | None = None
         self._holder: Holder | None = None
+        # Per-process helpers closed with the context (gitcoord.combining.Combiner).
+        self.closers: dict[str, Any] = {}
 
     def __repr__(self) -> str:
         return f"Context(repo={self.repo!r}, cwd={self.cwd!r}, agent_override={self.agent_override!r})"
@@ -92,6 +95,9 @@ class Context:
         return self.repo.integration_ref(self.settings.integration)
 
     def close(self) -> None:
+        for helper in self.closers.values():
+            helper.close()
+        self.closers.clear()
         if self._store is not None:
             self._store.close()
             self._store = None

@@ -11,6 +11,7 @@ from __future__ import annotations
 import abc
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, nullcontext
+from pathlib import Path
 from typing import Any, NamedTuple
 
 from gitcoord.models import Event, Holder, Lease, Message, Read
@@ -61,6 +62,11 @@ class Tx(TasksTx, CommitsTx, abc.ABC):
     @abc.abstractmethod
     def next_epoch(self) -> int:
         """The next fencing token: store-wide, only ever grows."""
+
+    @abc.abstractmethod
+    def reserve_epochs(self, n: int) -> int:
+        """Take ``n`` consecutive fencing tokens at once; returns the first (tokens a
+        caller leaves unused are simply never seen)."""
 
     @abc.abstractmethod
     def get_meta(self, key: str) -> str | None: ...
@@ -184,6 +190,18 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def snapshot(self) -> AbstractContextManager[Tx]:
         """A consistent read-only view."""
+
+    # While set, housekeeping that would follow each write transaction (the SQLite WAL
+    # checkpoint) waits for housekeeping(): a combiner runs it after its replies.
+    defer_housekeeping: bool = False
+
+    def housekeeping(self) -> None:  # noqa: B027 - optional: most stores have none
+        """Run deferred housekeeping, if any is due."""
+
+    def combining_dir(self) -> Path | None:
+        """Where processes on this host meet to share write transactions
+        (:mod:`gitcoord.combining`); None: they do not."""
+        return None
 
     def writer_lock(self) -> AbstractContextManager[None]:
         """Queue fairly behind other writers before :meth:`transaction` (optional;

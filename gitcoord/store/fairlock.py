@@ -68,6 +68,8 @@ class WriterQueue:
         self.conn = conn  # with db: defer this connection's checkpoints past our turn
         self._shm = f"{db}-shm" if db is not None else None
         self._auto: int | None = None
+        # Set: the checkpoint after a turn waits for an explicit checkpoint_if_due().
+        self.defer_checkpoints = False
 
     def _slot(self, ticket: int) -> int:
         return os.open(
@@ -96,8 +98,8 @@ class WriterQueue:
                 self._restore_checkpoints()
             if mine is not None:
                 os.close(mine)  # wakes the successor
-            if deferred:
-                self._checkpoint_if_due()
+            if deferred and not self.defer_checkpoints:
+                self.checkpoint_if_due()
 
     # -- checkpoints outside the turn ----------------------------------------------
     def _defer_checkpoints(self) -> bool:
@@ -118,7 +120,7 @@ class WriterQueue:
         with suppress(sqlite3.Error):
             self.conn.execute(f"PRAGMA wal_autocheckpoint = {int(self._auto or 1000)}")
 
-    def _checkpoint_if_due(self) -> None:
+    def checkpoint_if_due(self) -> None:
         assert self.conn is not None and self._shm is not None
         try:
             with open(self._shm, "rb") as f:

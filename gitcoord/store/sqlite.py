@@ -148,6 +148,12 @@ class SQLiteTx(SQLiteTasks, SQLiteCommits, Tx):
         row = self._q("UPDATE counters SET value = value + 1 WHERE name = 'epoch' RETURNING value")
         return int(row[0][0])
 
+    def reserve_epochs(self, n: int) -> int:
+        row = self._q(
+            "UPDATE counters SET value = value + ? WHERE name = 'epoch' RETURNING value", (n,)
+        )
+        return int(row[0][0]) - n + 1
+
     def get_meta(self, key: str) -> str | None:
         rows = self._q("SELECT value FROM meta WHERE key = ?", (key,))
         return rows[0][0] if rows else None
@@ -324,6 +330,8 @@ class SQLiteTx(SQLiteTasks, SQLiteCommits, Tx):
 
     # -- audit events -----------------------------------------------------------
     def last_event(self) -> tuple[int, str] | None:
+        if self.new_events:  # appended in this transaction: no need to ask
+            return self.new_events[-1].seq, self.new_events[-1].hash
         rows = self._q("SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1")
         return (int(rows[0][0]), str(rows[0][1])) if rows else None
 
@@ -642,6 +650,9 @@ class SQLiteStore(Store):
             raise _translate(e, self.location) from e
         committed.extend(tx.new_events)
 
+    def combining_dir(self) -> Path | None:
+        return self.path.parent / "combine"
+
     def writer_lock(self) -> AbstractContextManager[None]:
         """Wait in a fair (FIFO) queue of writers before ``BEGIN IMMEDIATE`` (see
         :mod:`gitcoord.store.fairlock`); every :meth:`transaction` takes it (re-entrant)."""
@@ -652,7 +663,13 @@ class SQLiteStore(Store):
             queue = self.__dict__["_writer_queue"] = WriterQueue(
                 self.path.parent / "writers", busy_timeout(), conn=self.conn, db=self.path
             )
+        queue.defer_checkpoints = self.defer_housekeeping
         return queue.hold()
+
+    def housekeeping(self) -> None:
+        queue = self.__dict__.get("_writer_queue")
+        if queue is not None:
+            queue.checkpoint_if_due()
 
     def close(self) -> None:
         self.conn.close()

@@ -38,9 +38,9 @@ UPDATE tasks SET state = 'claimed', epoch = ?, worktree = ?, host = ?, agent = ?
 RETURNING {_TASK_COLS}
 """
 
-_INSERT_CLAIM_SQL = f"""
+_INSERT_CLAIM_SQL = """
 INSERT INTO claims(task, epoch, worktree, host, agent, granted_at, ttl, expires_at)
-VALUES (?,?,?,?,?,?,?,?) RETURNING {_CLAIM_COLS}
+VALUES (?,?,?,?,?,?,?,?)
 """
 
 
@@ -278,11 +278,22 @@ class SQLiteTasks(TasksTx):
         if not rows:
             return None
         task = _task(rows[0])
-        crow = self._q(
+        now = self.now
+        self.conn.execute(
             _INSERT_CLAIM_SQL,
-            (task.id, epoch, holder.worktree, holder.host, holder.agent, self.now, ttl, self.now + ttl),
+            (task.id, epoch, holder.worktree, holder.host, holder.agent, now, ttl, now + ttl),
         )
-        return task, _claim(crow[0])
+        claim = Claim(
+            id=epoch,
+            task=task.id,
+            epoch=epoch,
+            holder=holder,
+            granted_at=now,
+            ttl=ttl,
+            expires_at=now + ttl,
+            state="active",
+        )
+        return task, claim
 
     def claim_next(self, holder: Holder, epoch: int, ttl: float) -> tuple[Task, Claim] | None:
         now = self.now

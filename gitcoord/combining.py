@@ -1,0 +1,439 @@
+"""Combining: whoever gets to the store first serves everyone queued behind it.
+
+When many processes on one host ask for the same kind of write at once (``claim
+--next`` under a fleet of agents), running one write transaction each spends most of
+the time handing the store's write lock from process to process. Instead (flat
+combining, Hendler et al., SPAA 2010), a process publishes its request and whoever
+holds the *combiner lock* serves every published request in one transaction, replies
+to each, and hands the role on. Each request is still its own operation: its own
+holder, epoch, audit event; only the transaction is shared.
+
+The pieces, all in one directory next to the store:
+
+- ``requests``: a FIFO that every participant keeps open. A request is one record of
+  exactly :data:`RECORD` bytes (a JSON object padded with spaces). Writes of at most
+  ``PIPE_BUF`` bytes are atomic, so records never interleave and can be read one by
+  one.
+- ``lock``: the combiner lock (``flock``). Only its holder reads ``requests``.
+- ``r-<pid>-<random>``: one reply FIFO per process. A reply is one JSON line carrying
+  the request id, so a late reply to an abandoned request is recognised and dropped.
+
+A caller: tries the lock (free: it serves its own request and whatever is queued);
+otherwise publishes its request and tries the lock again (this order means that any
+request published while a combiner holds the lock is seen by that combiner or by its
+hand-over, below); then waits on its reply FIFO.
+
+A combiner: drains ``requests``, serves the batch in one go (one transaction), hands
+over, then replies. Handing over: still holding the lock it takes the oldest record
+still queued, unlocks, and tells that caller to *take over* (it tries the lock, and
+serves itself and the rest). With nothing queued it unlocks and looks once more: a
+request that arrived in that instant gets the same treatment. So no request waits on
+a timer in normal operation, and the role moves on after every batch (nobody serves
+others forever while its own caller waits). The replies go out while the next
+combiner is already at work; a shared lock on ``outbox`` held until they are sent
+lets a combiner that finds its own record gone wait for its reply (exclusive lock)
+instead of mistaking it for lost.
+
+Crashes: a combiner that dies before its transaction commits loses the requests it
+drained; their callers wake after ``patience`` seconds, take the lock (the kernel
+released it) and serve themselves. One that dies after committing but before
+replying leaves those claims recorded under their holders without the callers
+knowing, exactly as when a single ``gitcoord claim`` process dies after its commit;
+they lapse with their TTL.
+
+Whenever combining cannot be used (no FIFOs on this system, a request too big for a
+record, the request FIFO full) :meth:`Combiner.call` returns ``None`` and the caller
+runs its own transaction as before.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import json
+import os
+import select
+import stat
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+RECORD = 1024  # bytes per request record; <= PIPE_BUF (4096 on Linux, 512 by POSIX)
+PIPE_SIZE = 1 << 20  # ask for a 1 MiB request FIFO (1024 records) where the OS allows
+
+# serve(payloads) -> one result per payload. A result goes back to its caller (through
+# encode and decode when that is another process); an exception result is raised there.
+Serve = Callable[[list[dict[str, Any]]], list[Any]]
+Encode = Callable[[Any], dict[str, Any]]
+Decode = Callable[[dict[str, Any]], Any]
+
+
+class Combiner:
+    """One per process and directory. ``serve`` runs in whichever process combines."""
+
+    def __init__(
+        self,
+        directory: Path,
+        serve: Serve,
+        encode: Encode,
+        decode: Decode,
+        *,
+        idle: Callable[[], None] | None = None,
+        patience: float = 0.25,
+    ) -> None:
+        self.dir = directory
+        self.serve = serve
+        self.encode = encode
+        self.decode = decode
+        self.patience = patience
+        self.idle = idle  # run by a combiner once its replies are out (housekeeping)
+        self._pid = -1
+        self._broken = False
+        self._lock_fd = -1
+        self._req_fd = -1
+        self._reply_fd = -1
+        self._reply_path = ""
+        self._real_dir = ""
+        self._buf = b""
+        self.served = 0  # requests this process served for others (tests, benchmarks)
+
+    # -- set-up ------------------------------------------------------------------
+    def _ready(self) -> bool:
+        if self._pid == os.getpid():
+            return True
+        if self._broken:
+            return False
+        self._forget()  # a forked child must not share its parent's reply FIFO
+        try:
+            self._setup()
+        except OSError:
+            self._forget()
+            self._broken = True
+            return False
+        self._pid = os.getpid()
+        return True
+
+    def _setup(self) -> None:
+        if not hasattr(os, "mkfifo") or getattr(select, "PIPE_BUF", 512) < RECORD:
+            raise OSError(errno.ENOSYS, "no FIFOs with atomic writes of a record here")
+        self.dir.mkdir(exist_ok=True)
+        self._real_dir = os.path.realpath(self.dir)
+        self._lock_fd = os.open(self.dir / "lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
+        req = self.dir / "requests"
+        with contextlib.suppress(FileExistsError):
+            os.mkfifo(req, 0o666)
+        if not stat.S_ISFIFO(os.stat(req).st_mode):
+            raise OSError(errno.EEXIST, f"{req} is not a FIFO")
+        # O_RDWR: the FIFO keeps its contents while anyone has it open, and opening
+        # never blocks (Linux and the BSDs allow it on FIFOs).
+        self._req_fd = os.open(req, os.O_RDWR | os.O_NONBLOCK | os.O_CLOEXEC)
+        setpipe = getattr(fcntl, "F_SETPIPE_SZ", None)
+        if setpipe is not None:
+            with contextlib.suppress(OSError):
+                fcntl.fcntl(self._req_fd, setpipe, PIPE_SIZE)
+
+    def _drop_reply_fifo(self) -> None:
+        if self._reply_fd >= 0:
+            with contextlib.suppress(OSError):
+                os.close(self._reply_fd)
+        if self._reply_path:
+            with contextlib.suppress(OSError):
+                os.unlink(self._reply_path)
+        self._reply_fd = -1
+        self._reply_path = ""
+        self._buf = b""
+
+    def _sweep(self) -> None:
+        """Remove reply FIFOs nobody reads any more (their processes are gone)."""
+        with contextlib.suppress(OSError), os.scandir(self.dir) as entries:
+            for entry in entries:
+                if entry.name.startswith("r-"):
+                    fd = self._open_reply(entry.path)
+                    if fd >= 0:
+                        os.close(fd)
+
+    def _open_reply(self, path: str) -> int:
+        """A caller's reply FIFO opened for writing; -1 when nobody reads it (the caller
+        is gone or gave up: the FIFO is removed) or it is not a reply FIFO of ours."""
+        where = os.path.dirname(path)
+        if not os.path.basename(path).startswith("r-") or (
+            where != str(self.dir) and os.path.realpath(where) != self._real_dir
+        ):
+            return -1
+        try:
+            return os.open(path, os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        except OSError as e:
+            if e.errno == errno.ENXIO:
+                with contextlib.suppress(OSError):
+                    os.unlink(path)
+            return -1
+
+    def _reply_fifo(self) -> str:
+        """Our reply FIFO, made when we first need to wait for someone else."""
+        if not self._reply_path:
+            self._sweep()
+            path = self.dir / f"r-{os.getpid()}-{os.urandom(4).hex()}"
+            os.mkfifo(path, 0o600)
+            self._reply_fd = os.open(path, os.O_RDWR | os.O_NONBLOCK | os.O_CLOEXEC)
+            self._reply_path = str(path)
+        return self._reply_path
+
+    def _forget(self) -> None:
+        """Drop descriptors (inherited ones after a fork are closed, not unlinked)."""
+        inherited = self._pid != os.getpid()
+        for fd in (self._lock_fd, self._req_fd, self._reply_fd):
+            if fd >= 0:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+        if self._reply_path and not inherited:
+            with contextlib.suppress(OSError):
+                os.unlink(self._reply_path)
+        self._lock_fd = self._req_fd = self._reply_fd = -1
+        self._reply_path = ""
+        self._buf = b""
+
+    def close(self) -> None:
+        if self._pid == os.getpid():
+            self._forget()
+        self._pid = -1
+
+    # -- the caller's side ----------------------------------------------------------
+    def call(self, payload: dict[str, Any]) -> Any:
+        """Serve ``payload`` (here or in another process) and return its result, or
+        raise its error. ``None``: combining is not possible now; do it yourself."""
+        if not self._ready():
+            return None
+        rid = os.urandom(8).hex()
+        own = {"id": rid, "to": "", "p": payload}
+        if self._try_lock():
+            return self._unwrap(self._lead(own, published=False))
+        try:
+            own["to"] = self._reply_fifo()
+        except OSError:
+            return None
+        record = json.dumps(own, separators=(",", ":")).encode()
+        if len(record) > RECORD:
+            return None
+        record = record.ljust(RECORD)
+        if not self._publish(record):
+            return None
+        try:
+            result = self._await(own, record)
+        except BaseException:
+            # Interrupted while queued: close our reply FIFO so that no combiner serves
+            # the record any more (it checks for a reader first), then give up.
+            self._drop_reply_fifo()
+            raise
+        return self._unwrap(result)
+
+    def _await(self, own: dict[str, Any], record: bytes) -> Any:
+        rid = own["id"]
+        while True:
+            if self._try_lock():
+                return self._lead(own, published=True)
+            msg = self._wait(rid, self.patience)
+            if msg is None:
+                continue  # patience ran out: try the lock again (a combiner may have died)
+            if msg.get("takeover"):
+                # Our record was taken off the queue without being served: we are next.
+                if self._try_lock():
+                    return self._lead(own, published=False)
+                if not self._publish(record):
+                    return None
+                continue
+            return self.decode(msg["r"])
+
+    @staticmethod
+    def _unwrap(result: Any) -> Any:
+        if isinstance(result, BaseException):
+            raise result
+        return result
+
+    def _publish(self, record: bytes) -> bool:
+        try:
+            return os.write(self._req_fd, record) == RECORD
+        except BlockingIOError:  # the queue is full
+            return False
+
+    def _wait(self, rid: str, timeout: float) -> dict[str, Any] | None:
+        """The next message for request ``rid`` on our reply FIFO, or None on timeout;
+        messages for earlier requests are dropped."""
+        deadline = time.monotonic() + timeout
+        while True:
+            while b"\n" in self._buf:
+                line, self._buf = self._buf.split(b"\n", 1)
+                try:
+                    msg = json.loads(line)
+                except ValueError:
+                    continue
+                if isinstance(msg, dict) and msg.get("id") == rid:
+                    return msg
+            left = deadline - time.monotonic()
+            if left < 0:
+                return None
+            try:
+                ready, _, _ = select.select([self._reply_fd], [], [], left)
+            except InterruptedError:
+                continue
+            if not ready:
+                continue
+            try:
+                self._buf += os.read(self._reply_fd, 1 << 16)
+            except BlockingIOError:
+                continue
+
+    # -- the combiner's side ------------------------------------------------------
+    def _try_lock(self) -> bool:
+        try:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            return False
+
+    def _unlock(self) -> None:
+        fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+
+    def _read(self, limit: int) -> list[dict[str, Any]]:
+        """Take up to ``limit`` bytes of whole records off the queue (lock held)."""
+        out: list[dict[str, Any]] = []
+        while limit >= RECORD:
+            try:
+                data = os.read(self._req_fd, limit - limit % RECORD)
+            except BlockingIOError:
+                break
+            if not data:
+                break
+            limit -= len(data)
+            for i in range(0, len(data) - RECORD + 1, RECORD):
+                try:
+                    doc = json.loads(data[i : i + RECORD])
+                except ValueError:
+                    continue  # not ours: never written by a Combiner
+                if isinstance(doc, dict) and isinstance(doc.get("id"), str) and isinstance(doc.get("to"), str):
+                    out.append(doc)
+        return out
+
+    def _lead(self, own: dict[str, Any], *, published: bool) -> Any:
+        """Holding the lock: serve our request and everyone queued, hand the role on,
+        then reply (so the next combiner's transaction overlaps our replies)."""
+        own_result: Any = None
+        replies: list[tuple[dict[str, Any], Any]] = []
+        try:
+            batch = self._read(PIPE_SIZE)
+            mine: list[dict[str, Any]] = [own]
+            if published:
+                queued = [r for r in batch if r["id"] == own["id"]]
+                batch = [r for r in batch if r["id"] != own["id"]]
+                if not queued:
+                    done = self._poll_reply(own["id"])
+                    if done is not None:  # served by a combiner before us
+                        mine = []
+                        own_result = self.decode(done)
+            alive = []
+            for req in batch:  # a caller that gave up (or died) is not served
+                fd = self._open_reply(req["to"])
+                if fd >= 0:
+                    req["fd"] = fd
+                    alive.append(req)
+            batch = alive
+            todo = mine + batch
+            try:
+                results = self.serve([r["p"] for r in todo])
+            except Exception as e:  # noqa: BLE001 - every queued caller gets the error
+                results = [e] * len(todo)
+            if mine:
+                own_result = results[0]
+            replies = list(zip(batch, results[len(mine) :]))
+        finally:
+            # Replies go out after the hand-over, under a shared lock on ``outbox``.
+            outbox = self._outbox(fcntl.LOCK_SH)
+            try:
+                self._hand_over()
+                for req, result in replies:
+                    self._send(req["fd"], {"id": req["id"], "r": self.encode(result)})
+                self.served += len(replies)
+            finally:
+                for req in batch:
+                    with contextlib.suppress(OSError):
+                        os.close(req["fd"])
+                os.close(outbox)
+        if self.idle is not None:
+            self.idle()
+        return own_result
+
+    def _outbox(self, mode: int) -> int:
+        fd = os.open(self.dir / "outbox", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
+        fcntl.flock(fd, mode)
+        return fd
+
+    def _poll_reply(self, rid: str) -> dict[str, Any] | None:
+        """Our record was taken off the queue by an earlier combiner: wait until every
+        combiner that handed over has sent its replies, then look for ours."""
+        os.close(self._outbox(fcntl.LOCK_EX))
+        msg = self._wait(rid, 0.0)
+        if msg is not None and "r" in msg:
+            result: dict[str, Any] = msg["r"]
+            return result
+        return None  # told to take over (or its combiner died): serve it ourselves
+
+    def _hand_over(self) -> None:
+        """Unlock; the oldest queued caller (if any) is told to take over."""
+        while True:
+            nxt = self._read(RECORD)
+            self._unlock()
+            if nxt:
+                fd = self._open_reply(nxt[0]["to"])
+                if fd >= 0:
+                    sent = self._send(fd, {"id": nxt[0]["id"], "takeover": True})
+                    os.close(fd)
+                    if sent:
+                        return
+                # that caller is gone: its record is dropped, find another
+            elif not self._queued():
+                return
+            if not self._try_lock():
+                return  # another combiner has it and will drain the queue
+
+    def _queued(self) -> bool:
+        try:
+            ready, _, _ = select.select([self._req_fd], [], [], 0)
+        except InterruptedError:
+            return True
+        return bool(ready)
+
+    def _send(self, fd: int, msg: dict[str, Any]) -> bool:
+        """Write one reply line to a caller's FIFO. False: nobody reads it any more."""
+        view = memoryview(json.dumps(msg, separators=(",", ":")).encode() + b"\n")
+        try:
+            while view:
+                try:
+                    view = view[os.write(fd, view) :]
+                except BlockingIOError:  # a caller that stopped reading: wait a moment
+                    _, ready, _ = select.select([], [fd], [], 1.0)
+                    if not ready:
+                        return False
+            return True
+        except OSError:  # EPIPE: the reader is gone
+            return False
+
+
+def error_to_json(exc: BaseException) -> dict[str, Any]:
+    from gitcoord import errors
+
+    if isinstance(exc, errors.GitcoordError):
+        return {"error": type(exc).__name__, "message": exc.message, "details": exc.details}
+    return {"error": "StoreError", "message": f"the combining process failed: {exc!r}", "details": {}}
+
+
+def error_from_json(doc: dict[str, Any]) -> BaseException:
+    from gitcoord import errors
+
+    cls = getattr(errors, str(doc.get("error")), None)
+    if not (isinstance(cls, type) and issubclass(cls, errors.GitcoordError)):
+        cls = errors.StoreError
+    return cls(str(doc.get("message", "")), details=doc.get("details") or None)
+
+
+__all__: Sequence[str] = ("Combiner", "RECORD", "error_from_json", "error_to_json")

@@ -1,0 +1,233 @@
+"""Combined ``claim --next``: racing processes share write transactions (gitcoord.combining),
+each claim still its own; a combiner that dies, a caller that gives up, and garbage in
+the request FIFO lose nothing and claim nothing extra."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+from fixtures.repos.recipes import Project
+from gitcoord import claims, context
+from gitcoord.combining import RECORD
+from tests.conftest import run_cli
+
+WORKER = textwrap.dedent(
+    """
+    import json, os, sys, time
+    from pathlib import Path
+    from gitcoord import claims, context
+    from gitcoord.errors import NothingToClaim
+    repo, agent, go, once = sys.argv[1], sys.argv[2], Path(sys.argv[3]), sys.argv[4] == "1"
+    ctx = context.load(repo, agent=agent)
+    ctx.holder()
+    while not go.exists():
+        time.sleep(0.005)
+    got = []
+    while True:
+        try:
+            result = claims.claim_next(ctx)
+        except NothingToClaim:
+            break
+        got += [[t.id, c.epoch, list(c.holder)] for t, c in result.claimed]
+        if once:
+            break
+    comb = ctx.closers.get("claim-next")
+    print(json.dumps({"got": got, "served": comb.served if comb else 0}))
+    ctx.close()
+    """
+)
+
+# Takes the combiner lock and, once `want` records are queued, takes them off the queue
+# and dies without serving them (or, with want = 0, holds the lock until told to stop).
+DEAD_COMBINER = textwrap.dedent(
+    """
+    import os, select, sys, time
+    from pathlib import Path
+    from gitcoord.combining import Combiner, RECORD
+    c = Combiner(Path(sys.argv[1]), lambda p: [], lambda r: {}, lambda d: None)
+    assert c._ready() and c._try_lock()
+    want = int(sys.argv[2])
+    print("locked", flush=True)
+    if want == 0:
+        sys.stdin.readline()
+        os._exit(0)
+    taken = []
+    deadline = time.monotonic() + 60
+    while len(taken) < want and time.monotonic() < deadline:
+        select.select([c._req_fd], [], [], 0.1)
+        taken += c._read(RECORD * want)
+    print(len(taken), flush=True)
+    os._exit(0)
+    """
+)
+
+
+def _env(host: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env["GITCOORD_HOST"] = host
+    return env
+
+
+def _import(project: Project, n: int) -> None:
+    lines = "".join(json.dumps({"id": f"C-{i}", "title": f"task {i}"}) + "\n" for i in range(n))
+    r = run_cli(project.main, "task", "import", "-", input=lines)
+    assert r.code == 0, r.stderr
+
+
+def _workers(project: Project, tmp_path: Path, n: int, *, once: bool) -> tuple[list[subprocess.Popen[str]], Path]:
+    go = tmp_path / "go"
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", WORKER, str(project.main), f"w{i}", str(go), "1" if once else "0"],
+            env=_env(f"host-{i}"),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for i in range(n)
+    ]
+    return procs, go
+
+
+def _results(procs: list[subprocess.Popen[str]]) -> list[dict[str, object]]:
+    out = []
+    for p in procs:
+        stdout, stderr = p.communicate(timeout=120)
+        assert p.returncode == 0, stderr
+        out.append(json.loads(stdout))
+    return out
+
+
+def _combine_dir(project: Project) -> Path:
+    return project.main / ".git" / "gitcoord" / "combine"
+
+
+def _lock_holder(project: Project, want: int) -> tuple[Path, subprocess.Popen[str]]:
+    """A process holding the combiner lock (see DEAD_COMBINER), once it holds it."""
+    assert run_cli(project.main, "init").code == 0
+    cdir = _combine_dir(project)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", DEAD_COMBINER, str(cdir), str(want)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    assert proc.stdout.readline().strip() == "locked"
+    return cdir, proc
+
+
+def test_racing_processes_share_transactions_each_claim_its_own(project: Project, tmp_path: Path) -> None:
+    _import(project, 240)
+    procs, go = _workers(project, tmp_path, 8, once=False)
+    time.sleep(1.0)
+    go.touch()
+    results = _results(procs)
+    got = [g for r in results for g in r["got"]]  # type: ignore[attr-defined]
+    ids = [g[0] for g in got]
+    assert len(ids) == 240 and len(set(ids)) == 240  # every task once, none twice
+    assert sum(int(r["served"]) for r in results) > 0  # some served others' requests  # type: ignore[call-overload]
+    for i, r in enumerate(results):  # each claim is the caller's own: its holder
+        assert {g[2][1] for g in r["got"]} <= {f"host-{i}"}  # type: ignore[attr-defined]
+    # the store agrees: one claim per task, held by whoever was told it got it
+    ctx = context.load(project.main)
+    try:
+        for task_id, epoch, holder in got:
+            shown = claims.show_task(ctx, task_id)
+            assert [(c.epoch, list(c.holder)) for c in shown.claims] == [(epoch, holder)]
+    finally:
+        ctx.close()
+    events = run_cli(project.main, "--json", "log", "--kind", "claim.granted", "--limit", "1000").json()["events"]
+    assert sorted(e["details"]["epoch"] for e in events) == sorted(g[1] for g in got)
+    assert run_cli(project.main, "--json", "audit", "verify").json()["ok"]
+
+
+def test_a_combiner_that_dies_with_requests_taken_loses_nothing(project: Project, tmp_path: Path) -> None:
+    _import(project, 10)
+    _, dead = _lock_holder(project, 3)
+    assert dead.stdout is not None
+    procs, go = _workers(project, tmp_path, 3, once=True)
+    go.touch()
+    assert dead.stdout.readline().strip() == "3"  # it took all three requests, then died
+    dead.wait(timeout=30)
+    results = _results(procs)
+    got = [g for r in results for g in r["got"]]  # type: ignore[attr-defined]
+    assert len(got) == 3 and len({g[0] for g in got}) == 3
+    active = run_cli(project.main, "--json", "task", "list", "--status", "claimed").json()["tasks"]
+    assert sorted(t["id"] for t in active) == sorted(g[0] for g in got)  # no orphan claim
+    for stream in (dead.stdin, dead.stdout, dead.stderr):
+        if stream is not None:
+            stream.close()
+
+
+def test_a_caller_killed_while_queued_is_not_served(project: Project, tmp_path: Path) -> None:
+    _import(project, 5)
+    cdir, holder = _lock_holder(project, 0)
+    assert holder.stdin is not None
+    keep = os.open(cdir / "requests", os.O_RDWR | os.O_NONBLOCK)  # queued records outlive their writers
+    procs, go = _workers(project, tmp_path, 1, once=True)
+    go.touch()
+    fifos: list[Path] = []
+    deadline = time.monotonic() + 30
+    while not fifos and time.monotonic() < deadline:  # it queued: its reply FIFO exists
+        fifos = [p for p in cdir.iterdir() if p.name.startswith("r-")]
+        time.sleep(0.02)
+    assert fifos
+    time.sleep(0.2)
+    procs[0].send_signal(signal.SIGKILL)
+    procs[0].wait(timeout=30)
+    holder.stdin.write("stop\n")
+    holder.stdin.flush()
+    holder.wait(timeout=30)
+    # the next caller combines: the dead caller's queued record is dropped, not served
+    out = run_cli(project.main, "--json", "claim", "--next").json()
+    assert len(out["claimed"]) == 1
+    active = run_cli(project.main, "--json", "task", "list", "--status", "claimed").json()["tasks"]
+    assert [t["id"] for t in active] == [out["claimed"][0]["task"]]
+    assert not [p for p in cdir.iterdir() if p.name.startswith("r-")]  # its FIFO is gone
+    with contextlib.suppress(BlockingIOError):
+        assert os.read(keep, RECORD) == b""  # and its record was taken off the queue
+    os.close(keep)
+    for stream in (holder.stdin, holder.stdout, holder.stderr, procs[0].stdout, procs[0].stderr):
+        if stream is not None:
+            stream.close()
+
+
+def test_garbage_and_malformed_requests_are_refused_without_harm(project: Project) -> None:
+    _import(project, 3)
+    assert run_cli(project.main, "init").code == 0
+    cdir = _combine_dir(project)
+    cdir.mkdir(exist_ok=True)
+    os.mkfifo(cdir / "requests")
+    req = os.open(cdir / "requests", os.O_RDWR | os.O_NONBLOCK)
+    reply_path = cdir / "r-test"
+    os.mkfifo(reply_path)
+    reply = os.open(reply_path, os.O_RDWR | os.O_NONBLOCK)
+    try:
+        os.write(req, b"\xff not json".ljust(RECORD))
+        bad = {"id": "x1", "to": str(reply_path), "p": {"holder": ["", "h", "a"], "ttl": -1, "count": 99}}
+        os.write(req, json.dumps(bad).encode().ljust(RECORD))
+        ctx = context.load(project.main, agent="me")
+        try:
+            result = claims.claim_next(ctx)  # combines: serves itself and the queued records
+        finally:
+            ctx.close()
+        assert len(result.claimed) == 1
+        msg = json.loads(os.read(reply, 1 << 16).split(b"\n")[0])
+        assert msg["id"] == "x1"
+        assert msg["r"]["error"]["error"] == "BadInput"
+    finally:
+        os.close(req)
+        os.close(reply)
+    claimed = run_cli(project.main, "--json", "task", "list", "--status", "claimed").json()["tasks"]
+    assert len(claimed) == 1
+    assert run_cli(project.main, "--json", "audit", "verify").json()["ok"]
