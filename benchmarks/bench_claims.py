@@ -2,9 +2,10 @@
 """Claim throughput and fairness: K processes doing ``claim --next`` until the queue is empty.
 
 For K = 1, 8, 32, 64 OS processes, each one claims through the library API
-(``gitcoord.claims.claim_next``: fair writer queue, one write transaction with the
-single-statement compare-and-swap, an audit event per grant) until 20,000 tasks are
-gone. Next to it, in the same run, the same processes run a raw single-statement
+(``gitcoord.claims.claim_next``: concurrent callers combine, so whoever holds the
+combiner lock serves every queued request in one write transaction, each claim its
+own single-statement compare-and-swap, epoch, claim row and audit event; that
+transaction waits its turn in the fair writer queue) until 20,000 tasks are gone. Next to it, in the same run, the same processes run a raw single-statement
 SQLite CAS loop (``BEGIN IMMEDIATE; UPDATE ... RETURNING; COMMIT``, same pragmas,
 no audit) over the same number of rows. Reported: double claims (must be 0),
 throughput, per-worker minimum claims and the longest single wait; and the wall
@@ -294,10 +295,12 @@ def run(quick: bool) -> str:
         " same number of rows with a raw single-statement SQLite CAS loop (`BEGIN IMMEDIATE;"
         " UPDATE … WHERE seq = (SELECT … ORDER BY priority, seq LIMIT 1) AND state = 'open'"
         " RETURNING …; COMMIT`, WAL, `synchronous=NORMAL`, no audit trail, no claim history)."
-        " A library claim also waits its turn in the fair writer queue, reaps expired claims,"
-        " takes an epoch, records the claim and appends a hash-chained audit event, all in the"
-        f" same transaction. {reps} run(s) per K: throughput is the median run, fairness the"
-        " worst run. A wait is one whole `claim_next` call.",
+        " Library callers combine (`gitcoord/combining.py`): whoever holds the combiner lock"
+        " serves every queued request in one transaction that waits its turn in the fair"
+        " writer queue, reaps expired claims, and for each claim runs the compare-and-swap,"
+        " takes an epoch, records the claim and appends a hash-chained audit event; then it"
+        f" hands the role on and replies. {reps} run(s) per K: throughput is the median run,"
+        " fairness the worst run. A wait is one whole `claim_next` call.",
         "",
         "| variant | K | claims/s | of raw | double claims | min claims per worker | workers with none | p99 wait (ms) | max wait (ms) |",
         "|---|---|---|---|---|---|---|---|---|",

@@ -270,14 +270,14 @@ class Combiner:
                     continue
                 if isinstance(msg, dict) and msg.get("id") == rid:
                     return msg
-            left = deadline - time.monotonic()
-            if left < 0:
-                return None
+            left = max(0.0, deadline - time.monotonic())
             try:
                 ready, _, _ = select.select([self._reply_fd], [], [], left)
             except InterruptedError:
                 continue
             if not ready:
+                if left <= 0:
+                    return None  # (with timeout 0: after one look at the FIFO itself)
                 continue
             try:
                 self._buf += os.read(self._reply_fd, 1 << 16)

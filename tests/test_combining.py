@@ -231,3 +231,23 @@ def test_garbage_and_malformed_requests_are_refused_without_harm(project: Projec
     claimed = run_cli(project.main, "--json", "task", "list", "--status", "claimed").json()["tasks"]
     assert len(claimed) == 1
     assert run_cli(project.main, "--json", "audit", "verify").json()["ok"]
+
+
+def test_a_reply_already_waiting_in_the_fifo_is_found(tmp_path: Path) -> None:
+    """A caller that takes the lock and finds its record gone looks in its FIFO before
+    serving itself: a reply sent there (not yet read) means it was served already.
+    (Reading only what was buffered made it claim a second task: an orphan claim.)"""
+    from gitcoord.combining import Combiner
+
+    comb = Combiner(tmp_path, lambda p: [], lambda r: {}, lambda d: d)
+    assert comb._ready()
+    path = comb._reply_fifo()
+    writer = os.open(path, os.O_WRONLY | os.O_NONBLOCK)
+    try:
+        os.write(writer, b'{"id":"older","r":{"x":0}}\n{"id":"abc","r":{"x":1}}\n')
+        assert comb._poll_reply("abc") == {"x": 1}
+        assert comb._poll_reply("abc") is None  # nothing more for it
+    finally:
+        os.close(writer)
+        comb.close()
+    assert not Path(path).exists()  # close removes our reply FIFO
