@@ -20,8 +20,8 @@ and SQLite's own locking and busy timeout take over.
 
 Checkpoints: SQLite checkpoints the WAL inside the ``COMMIT`` that crosses
 ``wal_autocheckpoint`` frames, with two fsyncs, and the whole queue would wait for it.
-So while a writer holds its turn its connection's autocheckpoint is off; after passing
-the turn on it reads the WAL-index header (``mxFrame`` and ``nBackfill``, see
+So a queued connection's autocheckpoint is off; after passing
+the turn on a writer reads the WAL-index header (``mxFrame`` and ``nBackfill``, see
 https://www.sqlite.org/walformat.html) and, when that many frames are pending, runs a
 ``PASSIVE`` checkpoint, which does not block writers.
 """
@@ -68,6 +68,7 @@ class WriterQueue:
         self.conn = conn  # with db: defer this connection's checkpoints past our turn
         self._shm = f"{db}-shm" if db is not None else None
         self._auto: int | None = None
+        self._shm_fd = -1
         # Set: the checkpoint after a turn waits for an explicit checkpoint_if_due().
         self.defer_checkpoints = False
 
@@ -89,50 +90,53 @@ class WriterQueue:
             return
         mine = self._enqueue()
         held.add(key)
-        deferred = self._defer_checkpoints()
+        ours = self._own_checkpoints()
         try:
             yield
         finally:
             held.discard(key)
-            if deferred:
-                self._restore_checkpoints()
             if mine is not None:
                 os.close(mine)  # wakes the successor
-            if deferred and not self.defer_checkpoints:
+            if ours and not self.defer_checkpoints:
                 self.checkpoint_if_due()
 
     # -- checkpoints outside the turn ----------------------------------------------
-    def _defer_checkpoints(self) -> bool:
+    def _own_checkpoints(self) -> bool:
+        """Take checkpoints off the connection's commits (once: every write of the
+        connection goes through :meth:`hold`); we run them after our turn instead."""
         if self.conn is None or self._shm is None:
             return False
-        try:
-            if self._auto is None:
-                self._auto = int(self.conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0])
-            if self._auto <= 0:
+        if self._auto is None:
+            try:
+                auto = int(self.conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0])
+                if auto > 0:
+                    self.conn.execute("PRAGMA wal_autocheckpoint = 0")
+                self._auto = auto
+            except sqlite3.Error:
                 return False
-            self.conn.execute("PRAGMA wal_autocheckpoint = 0")
-            return True
-        except sqlite3.Error:
-            return False
-
-    def _restore_checkpoints(self) -> None:
-        assert self.conn is not None
-        with suppress(sqlite3.Error):
-            self.conn.execute(f"PRAGMA wal_autocheckpoint = {int(self._auto or 1000)}")
+        return self._auto > 0
 
     def checkpoint_if_due(self) -> None:
-        assert self.conn is not None and self._shm is not None
+        if self.conn is None or self._shm is None or not self._auto or self._auto <= 0:
+            return
         try:
-            with open(self._shm, "rb") as f:
-                head = f.read(104)
+            if self._shm_fd < 0:  # kept open: the -shm file lives as long as our connection
+                self._shm_fd = os.open(self._shm, os.O_RDONLY | os.O_CLOEXEC)
+            head = os.pread(self._shm_fd, 104, 0)
             if len(head) < 100:
                 return
             mx_frame = struct.unpack_from("=I", head, 16)[0]
             backfilled = struct.unpack_from("=I", head, 96)[0]
-            if mx_frame - backfilled >= (self._auto or 1000) and not self.conn.in_transaction:
+            if mx_frame - backfilled >= self._auto and not self.conn.in_transaction:
                 self.conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
         except (OSError, sqlite3.Error):
             pass
+
+    def close(self) -> None:
+        if self._shm_fd >= 0:
+            with suppress(OSError):
+                os.close(self._shm_fd)
+            self._shm_fd = -1
 
     def _enqueue(self) -> int | None:
         """Take a ticket, lock our slot, wait for the predecessor's. Returns our slot's

@@ -672,6 +672,9 @@ class SQLiteStore(Store):
             queue.checkpoint_if_due()
 
     def close(self) -> None:
+        queue = self.__dict__.get("_writer_queue")
+        if queue is not None:
+            queue.close()
         self.conn.close()
 
 

@@ -328,6 +328,12 @@ class SQLiteTasks(TasksTx):
         return sorted((_claim(r) for r in rows), key=lambda c: c.epoch)
 
     def expire_claims(self) -> list[Claim]:
+        if not self._q(  # the usual case, nothing expired: a read, not an UPDATE
+            """SELECT 1 FROM tasks INDEXED BY tasks_claim_expiry
+                WHERE state = 'claimed' AND expires_at <= ? LIMIT 1""",
+            (self.now,),
+        ):
+            return []
         rows = self._q(
             """UPDATE tasks INDEXED BY tasks_claim_expiry SET state = 'open', updated_at = ?
                 WHERE state = 'claimed' AND expires_at <= ? RETURNING epoch""",
