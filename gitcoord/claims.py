@@ -50,7 +50,7 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from gitcoord.combining import Combiner
+    from gitcoord.combining import Combiner, Request
 
 DEFAULT_PRIORITY = 2
 MAX_PRIORITY = 1_000_000
@@ -666,9 +666,16 @@ def _combiner(ctx: Context) -> Combiner | None:
         if where is None:
             return None
         from gitcoord.combining import Combiner
+        from gitcoord.store.sqlite import busy_timeout
 
         comb = Combiner(
-            where, _serve_next(ctx), _encode_served, _decode_served, idle=store.housekeeping
+            where,
+            _serve_next(ctx),
+            _encode_served,
+            _decoder(ctx),
+            shrink=_shrink_served,
+            idle=store.housekeeping,
+            timeout=busy_timeout(),
         )
         ctx.closers["claim-next"] = comb
     return cast("Combiner", comb)
@@ -692,10 +699,12 @@ def _request(payload: dict[str, Any]) -> tuple[Holder, float, int]:
     return Holder(*h), float(ttl), count
 
 
-def _serve_next(ctx: Context) -> Callable[[list[dict[str, Any]]], list[_Served]]:
-    """Serve queued ``claim --next`` requests of many callers in one write transaction."""
+def _serve_next(ctx: Context) -> Callable[[list[Request]], list[_Served]]:
+    """Serve queued ``claim --next`` requests of many callers in one write transaction.
+    Each claim keeps its request's id, so a caller whose combiner died after
+    committing finds its claims instead of claiming again."""
 
-    def serve(payloads: list[dict[str, Any]]) -> list[_Served]:
+    def serve(requests: list[Request]) -> list[_Served]:
         store = ctx.store()
         hooks, store.on_commit = store.on_commit, None  # each caller runs its own
         store.defer_housekeeping = True  # the WAL checkpoint waits until replies are out
@@ -705,26 +714,32 @@ def _serve_next(ctx: Context) -> Callable[[list[dict[str, Any]]], list[_Served]]
                 _reap(tx)  # its events go to the first caller (this process)
                 start = 0
                 summary: dict[str, int] | None = None
-                requests: list[tuple[Holder, float, int] | BadInput] = []
-                for payload in payloads:
-                    try:
-                        requests.append(_request(payload))
-                    except BadInput as e:
-                        requests.append(e)
-                epoch = tx.reserve_epochs(sum(r[2] for r in requests if isinstance(r, tuple)))
+                checked: list[tuple[Holder, float, int] | BadInput] = []
                 for req in requests:
-                    if isinstance(req, BadInput):
-                        out.append((req, start, start))
+                    try:
+                        checked.append(_request(req.payload))
+                    except BadInput as e:
+                        checked.append(e)
+                epoch = tx.reserve_epochs(sum(c[2] for c in checked if isinstance(c, tuple)))
+                for req, c in zip(requests, checked, strict=True):
+                    if isinstance(c, BadInput):
+                        out.append((c, start, start))
                         continue
-                    who, ttl_s, count = req
+                    who, ttl_s, count = c
                     result = ClaimResult(now=tx.now)
-                    for _ in range(count):
-                        got = tx.claim_next(who, epoch, ttl_s)
-                        epoch += 1
-                        if got is None:
-                            break
-                        _granted(tx, who, got[0], got[1], "next")
-                        result.claimed.append(got)
+                    if req.recover:  # done already by a combiner that died before replying?
+                        for claim in tx.claims_of_request(who, req.id):
+                            task = tx.get_task(claim.task)
+                            assert task is not None
+                            result.claimed.append((task, claim))
+                    if not result.claimed:
+                        for _ in range(count):
+                            got = tx.claim_next(who, epoch, ttl_s, request=req.id)
+                            epoch += 1
+                            if got is None:
+                                break
+                            _granted(tx, who, got[0], got[1], "next")
+                            result.claimed.append(got)
                     if not result.claimed:
                         if summary is None:
                             summary = tx.task_summary()
@@ -756,23 +771,55 @@ def _encode_served(served: Any) -> dict[str, Any]:
     return doc
 
 
-def _decode_served(doc: dict[str, Any]) -> Any:
-    from gitcoord.combining import error_from_json
+def _shrink_served(served: Any) -> dict[str, Any]:
+    """The short form (task bodies can be long): ids only; the caller reads the rest
+    from the store."""
+    from gitcoord.combining import error_to_json
 
-    events = [
-        Event(*e[:7], tuple(e[7]), *e[8:])  # type: ignore[call-arg]
-        for e in doc.get("events", [])
-    ]
-    if "error" in doc:
-        err = error_from_json(doc["error"])
-        return err if "events" not in doc else (err, events)
-    result = ClaimResult(now=doc["now"])
-    for t, c in doc["claimed"]:
-        task = Task(*t)
-        task = task._replace(holder=Holder(*task.holder) if task.holder else None, after=tuple(task.after))
-        claim = Claim(*c)
-        result.claimed.append((task, claim._replace(holder=Holder(*claim.holder))))
-    return result, events
+    if isinstance(served, BaseException):
+        return {"error": error_to_json(served)}
+    result, events = served
+    if isinstance(result, BaseException):
+        return {"error": error_to_json(result), "event_seqs": [e.seq for e in events]}
+    return {
+        "now": result.now,
+        "epochs": [c.epoch for _, c in result.claimed],
+        "event_seqs": [e.seq for e in events],
+    }
+
+
+def _decoder(ctx: Context) -> Callable[[dict[str, Any]], Any]:
+    def decode(doc: dict[str, Any]) -> Any:
+        from gitcoord.combining import error_from_json
+
+        if "event_seqs" in doc:  # the short form
+            with ctx.store().snapshot() as tx:
+                events = tx.events_by_seq(doc["event_seqs"])
+                if "error" in doc:
+                    return error_from_json(doc["error"]), events
+                result = ClaimResult(now=doc["now"])
+                for epoch in doc["epochs"]:
+                    claim = tx.get_claim(epoch)
+                    task = tx.get_task(claim.task) if claim is not None else None
+                    assert claim is not None and task is not None
+                    result.claimed.append((task, claim))
+            return result, events
+        events = [
+            Event(*e[:7], tuple(e[7]), *e[8:])  # type: ignore[call-arg]
+            for e in doc.get("events", [])
+        ]
+        if "error" in doc:
+            err = error_from_json(doc["error"])
+            return err if "events" not in doc else (err, events)
+        result = ClaimResult(now=doc["now"])
+        for t, c in doc["claimed"]:
+            task = Task(*t)
+            task = task._replace(holder=Holder(*task.holder) if task.holder else None, after=tuple(task.after))
+            claim = Claim(*c)
+            result.claimed.append((task, claim._replace(holder=Holder(*claim.holder))))
+        return result, events
+
+    return decode
 
 
 def _nothing(summary: dict[str, int]) -> NothingToClaim:

@@ -15,8 +15,11 @@ The pieces, all in one directory next to the store:
   ``PIPE_BUF`` bytes are atomic, so records never interleave and can be read one by
   one.
 - ``lock``: the combiner lock (``flock``). Only its holder reads ``requests``.
-- ``r-<pid>-<random>``: one reply FIFO per process. A reply is one JSON line carrying
-  the request id, so a late reply to an abandoned request is recognised and dropped.
+- ``r-<pid>-<random>``: one reply FIFO per process (made as ``t-…`` and renamed once
+  open, so an ``r-`` FIFO without a reader belongs to a process that is gone). A
+  reply is one JSON line of at most ``PIPE_BUF`` bytes (written whole or not at all;
+  a larger result goes in a short form, ``shrink``) carrying the request id, so a
+  late reply to an abandoned request is recognised and dropped.
 
 A caller: tries the lock (free: it serves its own request and whatever is queued);
 otherwise publishes its request and tries the lock again (this order means that any
@@ -34,12 +37,14 @@ combiner is already at work; a shared lock on ``outbox`` held until they are sen
 lets a combiner that finds its own record gone wait for its reply (exclusive lock)
 instead of mistaking it for lost.
 
-Crashes: a combiner that dies before its transaction commits loses the requests it
-drained; their callers wake after ``patience`` seconds, take the lock (the kernel
-released it) and serve themselves. One that dies after committing but before
-replying leaves those claims recorded under their holders without the callers
-knowing, exactly as when a single ``gitcoord claim`` process dies after its commit;
-they lapse with their TTL.
+Crashes: a combiner that dies takes its drained records with it. Their callers stop
+trusting it after ``patience`` seconds, then try the lock every few milliseconds
+(the kernel released it) and serve themselves with ``recover`` set: serve first looks
+for what the dead combiner did under the request's id (it committed: those results
+are returned) and only otherwise does the work. A caller interrupted while queued
+closes its reply FIFO, and combiners skip records whose FIFO has no reader. Every
+wait is bounded by ``timeout`` (a stopped combiner makes callers fail as SQLite's
+busy timeout would, not hang). One Combiner serves one thread.
 
 Whenever combining cannot be used (no FIFOs on this system, a request too big for a
 record, the request FIFO full) :meth:`Combiner.call` returns ``None`` and the caller
@@ -58,14 +63,25 @@ import stat
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 RECORD = 1024  # bytes per request record; <= PIPE_BUF (4096 on Linux, 512 by POSIX)
+MESSAGE_MAX = 4096  # bytes per reply line: PIPE_BUF on Linux, so written whole
 PIPE_SIZE = 1 << 20  # ask for a 1 MiB request FIFO (1024 records) where the OS allows
 
-# serve(payloads) -> one result per payload. A result goes back to its caller (through
+
+class Request(NamedTuple):
+    id: str  # unique per call: serve may record it with what it does
+    payload: dict[str, Any]
+    # The caller's record was taken off the queue by a combiner that never answered
+    # (it died, before or after committing): serve must first look for what that
+    # combiner may have done under this id.
+    recover: bool
+
+
+# serve(requests) -> one result per request. A result goes back to its caller (through
 # encode and decode when that is another process); an exception result is raised there.
-Serve = Callable[[list[dict[str, Any]]], list[Any]]
+Serve = Callable[[list[Request]], list[Any]]
 Encode = Callable[[Any], dict[str, Any]]
 Decode = Callable[[dict[str, Any]], Any]
 
@@ -80,14 +96,19 @@ class Combiner:
         encode: Encode,
         decode: Decode,
         *,
+        shrink: Encode | None = None,
         idle: Callable[[], None] | None = None,
         patience: float = 0.25,
+        timeout: float = 10.0,
     ) -> None:
         self.dir = directory
         self.serve = serve
         self.encode = encode
         self.decode = decode
-        self.patience = patience
+        # the short form of a result whose encoding is over MESSAGE_MAX bytes
+        self.shrink = shrink or encode
+        self.patience = patience  # before suspecting the combiner that took our record
+        self.timeout = timeout  # the longest wait for anything (like SQLite's busy timeout)
         self.idle = idle  # run by a combiner once its replies are out (housekeeping)
         self._pid = -1
         self._broken = False
@@ -116,7 +137,7 @@ class Combiner:
         return True
 
     def _setup(self) -> None:
-        if not hasattr(os, "mkfifo") or getattr(select, "PIPE_BUF", 512) < RECORD:
+        if not hasattr(os, "mkfifo") or getattr(select, "PIPE_BUF", 512) < MESSAGE_MAX:
             raise OSError(errno.ENOSYS, "no FIFOs with atomic writes of a record here")
         self.dir.mkdir(exist_ok=True)
         self._real_dir = os.path.realpath(self.dir)
@@ -174,9 +195,23 @@ class Combiner:
         """Our reply FIFO, made when we first need to wait for someone else."""
         if not self._reply_path:
             self._sweep()
-            path = self.dir / f"r-{os.getpid()}-{os.urandom(4).hex()}"
-            os.mkfifo(path, 0o600)
-            self._reply_fd = os.open(path, os.O_RDWR | os.O_NONBLOCK | os.O_CLOEXEC)
+            # Made and opened under a name the sweep skips, then renamed: a FIFO named
+            # r-* always has its reader.
+            name = f"{os.getpid()}-{os.urandom(4).hex()}"
+            temp, path = self.dir / f"t-{name}", self.dir / f"r-{name}"
+            os.mkfifo(temp, 0o600)
+            try:
+                fd = os.open(temp, os.O_RDWR | os.O_NONBLOCK | os.O_CLOEXEC)
+                try:
+                    os.rename(temp, path)
+                except OSError:
+                    os.close(fd)
+                    raise
+            except OSError:
+                with contextlib.suppress(OSError):
+                    os.unlink(temp)
+                raise
+            self._reply_fd = fd
             self._reply_path = str(path)
         return self._reply_path
 
@@ -222,20 +257,27 @@ class Combiner:
         try:
             result = self._await(own, record)
         except BaseException:
-            # Interrupted while queued: close our reply FIFO so that no combiner serves
-            # the record any more (it checks for a reader first), then give up.
+            # Interrupted (or timed out) while queued: close our reply FIFO so that no
+            # combiner serves the record any more (it checks for a reader first).
             self._drop_reply_fifo()
             raise
         return self._unwrap(result)
 
     def _await(self, own: dict[str, Any], record: bytes) -> Any:
         rid = own["id"]
+        deadline = time.monotonic() + self.timeout
+        slice_ = self.patience
         while True:
             if self._try_lock():
                 return self._lead(own, published=True)
-            msg = self._wait(rid, self.patience)
+            if time.monotonic() > deadline:
+                raise self._timed_out("waiting for the process that serves queued claims")
+            msg = self._wait(rid, slice_)
             if msg is None:
-                continue  # patience ran out: try the lock again (a combiner may have died)
+                # Patience ran out: a combiner may have died with our record. From now
+                # on try the lock often (between replies), not every `patience`.
+                slice_ = 0.005
+                continue
             if msg.get("takeover"):
                 # Our record was taken off the queue without being served: we are next.
                 if self._try_lock():
@@ -244,6 +286,11 @@ class Combiner:
                     return None
                 continue
             return self.decode(msg["r"])
+
+    def _timed_out(self, what: str) -> BaseException:
+        from gitcoord.errors import StoreLocked
+
+        return StoreLocked(f"timed out after {self.timeout:g}s {what} ({self.dir})")
 
     @staticmethod
     def _unwrap(result: Any) -> Any:
@@ -266,7 +313,7 @@ class Combiner:
                 line, self._buf = self._buf.split(b"\n", 1)
                 try:
                     msg = json.loads(line)
-                except ValueError:
+                except (ValueError, RecursionError):
                     continue
                 if isinstance(msg, dict) and msg.get("id") == rid:
                     return msg
@@ -309,84 +356,124 @@ class Combiner:
             for i in range(0, len(data) - RECORD + 1, RECORD):
                 try:
                     doc = json.loads(data[i : i + RECORD])
-                except ValueError:
-                    continue  # not ours: never written by a Combiner
-                if isinstance(doc, dict) and isinstance(doc.get("id"), str) and isinstance(doc.get("to"), str):
+                except Exception:  # noqa: BLE001 - not ours (never written by a Combiner)
+                    continue
+                if (
+                    isinstance(doc, dict)
+                    and isinstance(doc.get("id"), str)
+                    and isinstance(doc.get("to"), str)
+                    and isinstance(doc.get("p"), dict)
+                ):
                     out.append(doc)
         return out
 
     def _lead(self, own: dict[str, Any], *, published: bool) -> Any:
         """Holding the lock: serve our request and everyone queued, hand the role on,
-        then reply (so the next combiner's transaction overlaps our replies)."""
+        then reply (so the next combiner's transaction overlaps our replies). Whatever
+        happens, the lock and ``outbox`` are released and every reply FIFO closed."""
         own_result: Any = None
-        replies: list[tuple[dict[str, Any], Any]] = []
+        replies: list[tuple[tuple[dict[str, Any], int], Any]] = []
+        fds: list[int] = []
         try:
-            batch = self._read(PIPE_SIZE)
-            mine: list[dict[str, Any]] = [own]
-            if published:
-                queued = [r for r in batch if r["id"] == own["id"]]
-                batch = [r for r in batch if r["id"] != own["id"]]
-                if not queued:
-                    done = self._poll_reply(own["id"])
-                    if done is not None:  # served by a combiner before us
-                        mine = []
-                        own_result = self.decode(done)
-            alive = []
-            for req in batch:  # a caller that gave up (or died) is not served
-                fd = self._open_reply(req["to"])
-                if fd >= 0:
-                    req["fd"] = fd
-                    alive.append(req)
-            batch = alive
-            todo = mine + batch
             try:
-                results = self.serve([r["p"] for r in todo])
-            except Exception as e:  # noqa: BLE001 - every queued caller gets the error
-                results = [e] * len(todo)
-            if mine:
-                own_result = results[0]
-            replies = list(zip(batch, results[len(mine) :]))
-        finally:
-            # Replies go out after the hand-over, under a shared lock on ``outbox``.
-            outbox = self._outbox(fcntl.LOCK_SH)
+                batch = self._read(PIPE_SIZE)
+                mine = [Request(own["id"], own["p"], False)]
+                if published:
+                    queued = any(r["id"] == own["id"] for r in batch)
+                    batch = [r for r in batch if r["id"] != own["id"]]
+                    if not queued:
+                        done = self._poll_reply(own["id"])
+                        if done is not None:  # served by a combiner before us
+                            mine = []
+                            own_result = self.decode(done)
+                        else:  # taken, not answered: maybe served by a combiner that died
+                            mine = [Request(own["id"], own["p"], True)]
+                alive: list[tuple[dict[str, Any], int]] = []
+                for req in batch:  # a caller that gave up (or died) is not served
+                    fd = self._open_reply(req["to"])
+                    if fd >= 0:
+                        fds.append(fd)
+                        alive.append((req, fd))
+                try:
+                    results = self.serve(mine + [Request(r["id"], r["p"], False) for r, _ in alive])
+                except Exception as e:  # noqa: BLE001 - every queued caller gets the error
+                    results = [e] * (len(mine) + len(alive))
+                if mine:
+                    own_result = results[0]
+                replies = list(zip(alive, results[len(mine) :]))
+            finally:
+                # Replies go out after the hand-over, under a shared lock on ``outbox``.
+                outbox = self._outbox(fcntl.LOCK_SH)
             try:
                 self._hand_over()
-                for req, result in replies:
-                    self._send(req["fd"], {"id": req["id"], "r": self.encode(result)})
+                for (req, out), result in replies:
+                    self._reply(out, req["id"], result)
                 self.served += len(replies)
             finally:
-                for req in batch:
-                    with contextlib.suppress(OSError):
-                        os.close(req["fd"])
                 os.close(outbox)
+        finally:
+            for fd in fds:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
         if self.idle is not None:
             self.idle()
         return own_result
 
+    def _reply(self, fd: int, rid: str, result: Any) -> None:
+        """One reply: one line of at most PIPE_BUF bytes (so written whole or not at
+        all); a result too big for that goes in its short form (``shrink``)."""
+        try:
+            data = _line({"id": rid, "r": self.encode(result)})
+            if len(data) > MESSAGE_MAX:
+                data = _line({"id": rid, "r": self.shrink(result)})
+        except Exception as e:  # noqa: BLE001 - the caller gets an error, never silence
+            data = _line({"id": rid, "r": {"error": error_to_json(e)}})
+        if len(data) > MESSAGE_MAX:
+            data = _line({"id": rid, "r": {"error": error_to_json(ValueError("reply too large"))}})
+        self._send(fd, data)
+
     def _outbox(self, mode: int) -> int:
         fd = os.open(self.dir / "outbox", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
-        fcntl.flock(fd, mode)
+        try:
+            fcntl.flock(fd, mode)
+        except BaseException:
+            os.close(fd)
+            raise
         return fd
 
     def _poll_reply(self, rid: str) -> dict[str, Any] | None:
-        """Our record was taken off the queue by an earlier combiner: wait until every
-        combiner that handed over has sent its replies, then look for ours."""
-        os.close(self._outbox(fcntl.LOCK_EX))
-        msg = self._wait(rid, 0.0)
-        if msg is not None and "r" in msg:
-            result: dict[str, Any] = msg["r"]
-            return result
-        return None  # told to take over (or its combiner died): serve it ourselves
+        """Our record was taken off the queue by an earlier combiner: until every
+        combiner that handed over has sent its replies (``outbox`` free), keep reading
+        our FIFO; then look once more."""
+        deadline = time.monotonic() + self.timeout
+        while True:
+            fd = os.open(self.dir / "outbox", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                free = True
+            except BlockingIOError:
+                free = False
+            finally:
+                os.close(fd)
+            msg = self._wait(rid, 0.0 if free else 0.005)
+            if msg is not None:
+                return msg.get("r")  # a reply; or None: told to take over
+            if free:
+                return None  # nobody answered: serve it ourselves
+            if time.monotonic() > deadline:
+                raise self._timed_out("waiting for another process's replies")
 
     def _hand_over(self) -> None:
         """Unlock; the oldest queued caller (if any) is told to take over."""
         while True:
-            nxt = self._read(RECORD)
-            self._unlock()
+            try:
+                nxt = self._read(RECORD)
+            finally:
+                self._unlock()
             if nxt:
                 fd = self._open_reply(nxt[0]["to"])
                 if fd >= 0:
-                    sent = self._send(fd, {"id": nxt[0]["id"], "takeover": True})
+                    sent = self._send(fd, _line({"id": nxt[0]["id"], "takeover": True}))
                     os.close(fd)
                     if sent:
                         return
@@ -403,20 +490,26 @@ class Combiner:
             return True
         return bool(ready)
 
-    def _send(self, fd: int, msg: dict[str, Any]) -> bool:
-        """Write one reply line to a caller's FIFO. False: nobody reads it any more."""
-        view = memoryview(json.dumps(msg, separators=(",", ":")).encode() + b"\n")
-        try:
-            while view:
-                try:
-                    view = view[os.write(fd, view) :]
-                except BlockingIOError:  # a caller that stopped reading: wait a moment
-                    _, ready, _ = select.select([], [fd], [], 1.0)
-                    if not ready:
-                        return False
-            return True
-        except OSError:  # EPIPE: the reader is gone
-            return False
+    def _send(self, fd: int, data: bytes) -> bool:
+        """Write one message (at most PIPE_BUF bytes: all of it or nothing) to a
+        caller's FIFO. False: nobody reads it any more, or nobody did for `timeout`."""
+        deadline = time.monotonic() + self.timeout
+        while True:
+            try:
+                os.write(fd, data)
+                return True
+            except BlockingIOError:  # its FIFO is full: a caller that is not reading
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                with contextlib.suppress(InterruptedError):
+                    select.select([], [fd], [], min(left, 1.0))
+            except OSError:  # EPIPE: the reader is gone
+                return False
+
+
+def _line(msg: dict[str, Any]) -> bytes:
+    return json.dumps(msg, separators=(",", ":")).encode() + b"\n"
 
 
 def error_to_json(exc: BaseException) -> dict[str, Any]:

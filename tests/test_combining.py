@@ -70,6 +70,30 @@ DEAD_COMBINER = textwrap.dedent(
 )
 
 
+# Takes the combiner lock, waits for `want` queued records, serves them for real (the
+# claims commit) and dies before replying.
+DIES_AFTER_COMMIT = textwrap.dedent(
+    """
+    import os, select, sys, time
+    from gitcoord import claims, context
+    from gitcoord.combining import RECORD, Request
+    ctx = context.load(sys.argv[1], agent="doomed")
+    comb = claims._combiner(ctx)
+    assert comb is not None and comb._ready() and comb._try_lock()
+    print("locked", flush=True)
+    want = int(sys.argv[2])
+    taken = []
+    deadline = time.monotonic() + 60
+    while len(taken) < want and time.monotonic() < deadline:
+        select.select([comb._req_fd], [], [], 0.1)
+        taken += comb._read(RECORD * want)
+    comb.serve([Request(r["id"], r["p"], False) for r in taken])
+    print(len(taken), flush=True)
+    os._exit(0)
+    """
+)
+
+
 def _env(host: str) -> dict[str, str]:
     env = dict(os.environ)
     env["GITCOORD_HOST"] = host
@@ -169,6 +193,87 @@ def test_a_combiner_that_dies_with_requests_taken_loses_nothing(project: Project
             stream.close()
 
 
+def test_a_combiner_that_dies_after_committing_leaves_no_orphan(project: Project, tmp_path: Path) -> None:
+    """Its callers find the claims made for them (by request id) instead of claiming
+    again: every committed claim is reported to exactly the caller it was made for."""
+    _import(project, 10)
+    assert run_cli(project.main, "init").code == 0
+    doomed = subprocess.Popen(
+        [sys.executable, "-c", DIES_AFTER_COMMIT, str(project.main), "3"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert doomed.stdout is not None and doomed.stderr is not None
+    assert doomed.stdout.readline().strip() == "locked", doomed.stderr.read()
+    procs, go = _workers(project, tmp_path, 3, once=True)
+    go.touch()
+    assert doomed.stdout.readline().strip() == "3"
+    doomed.wait(timeout=30)
+    results = _results(procs)
+    got = [g for r in results for g in r["got"]]  # type: ignore[attr-defined]
+    assert len(got) == 3 and len({g[0] for g in got}) == 3
+    active = run_cli(project.main, "--json", "task", "list", "--status", "claimed").json()["tasks"]
+    assert sorted(t["id"] for t in active) == sorted(g[0] for g in got)  # nothing claimed twice
+    for i, r in enumerate(results):  # and each claim went to the caller it was made for
+        assert [g[2][1] for g in r["got"]] == [f"host-{i}"]  # type: ignore[attr-defined]
+    doomed.stdout.close()
+    doomed.stderr.close()
+
+
+def test_recovering_a_request_finds_its_claims_and_claims_nothing_new(project: Project) -> None:
+    from gitcoord.combining import Request
+
+    _import(project, 5)
+    ctx = context.load(project.main, agent="me")
+    try:
+        serve = claims._serve_next(ctx)
+        payload = {"holder": list(ctx.holder()), "ttl": 600.0, "count": 2}
+        [(first, _)] = serve([Request("req-1", payload, False)])
+        assert isinstance(first, claims.ClaimResult) and len(first.claimed) == 2
+        [(again, events)] = serve([Request("req-1", payload, True)])
+        assert isinstance(again, claims.ClaimResult)
+        assert [c.epoch for _, c in again.claimed] == [c.epoch for _, c in first.claimed]
+        assert events == []  # nothing new happened
+        [(fresh, _)] = serve([Request("req-2", payload, True)])  # never served: claims now
+        assert isinstance(fresh, claims.ClaimResult) and len(fresh.claimed) == 2
+        assert not {t.id for t, _ in fresh.claimed} & {t.id for t, _ in first.claimed}
+    finally:
+        ctx.close()
+
+
+def test_a_reply_too_big_for_one_write_goes_in_short_form(project: Project) -> None:
+    """A reply is one write of at most PIPE_BUF bytes (never half a line); a task with
+    a long body comes back by id and is read from the store."""
+    from gitcoord.combining import MESSAGE_MAX, Request
+
+    body = "x" * 200_000
+    line = json.dumps({"id": "BIG", "title": "big one", "body": body}) + "\n"
+    assert run_cli(project.main, "task", "import", "-", input=line).code == 0
+    ctx = context.load(project.main, agent="me")
+    try:
+        comb = claims._combiner(ctx)
+        assert comb is not None and comb._ready()
+        payload = {"holder": list(ctx.holder()), "ttl": 600.0, "count": 1}
+        [served] = comb.serve([Request("big-1", payload, False)])
+        fd = comb._open_reply(comb._reply_fifo())
+        try:
+            comb._reply(fd, "big-1", served)
+        finally:
+            os.close(fd)
+        raw = os.read(comb._reply_fd, 1 << 20)
+        assert raw.endswith(b"\n") and raw.count(b"\n") == 1 and len(raw) <= MESSAGE_MAX
+        comb._buf = raw
+        msg = comb._wait("big-1", 0)
+        assert msg is not None
+        result, events = comb.decode(msg["r"])
+        [(task, claim)] = result.claimed
+        assert task.id == "BIG" and task.body == body and claim.holder == ctx.holder()
+        assert [e.kind for e in events] == ["claim.granted"]
+    finally:
+        ctx.close()
+
+
 def test_a_caller_killed_while_queued_is_not_served(project: Project, tmp_path: Path) -> None:
     _import(project, 5)
     cdir, holder = _lock_holder(project, 0)
@@ -214,6 +319,7 @@ def test_garbage_and_malformed_requests_are_refused_without_harm(project: Projec
     reply = os.open(reply_path, os.O_RDWR | os.O_NONBLOCK)
     try:
         os.write(req, b"\xff not json".ljust(RECORD))
+        os.write(req, b"[" * RECORD)  # json.loads raises RecursionError on this one
         bad = {"id": "x1", "to": str(reply_path), "p": {"holder": ["", "h", "a"], "ttl": -1, "count": 99}}
         os.write(req, json.dumps(bad).encode().ljust(RECORD))
         ctx = context.load(project.main, agent="me")

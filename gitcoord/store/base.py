@@ -122,6 +122,10 @@ class Tx(TasksTx, CommitsTx, abc.ABC):
 
     # -- audit events -----------------------------------------------------------
     @abc.abstractmethod
+    def events_by_seq(self, seqs: Sequence[int]) -> list[Event]:
+        """These events, in the order given (missing ones left out)."""
+
+    @abc.abstractmethod
     def last_event(self) -> tuple[int, str] | None:
         """(seq, hash) of the newest event, if any."""
 

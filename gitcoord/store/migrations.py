@@ -7,7 +7,8 @@ mirrors the newest so opening an up-to-date store costs one pragma read.
 from __future__ import annotations
 
 # Version 1: core (this file). Version 2: tasks and claims (schema_tasks.py).
-# Version 3: commits and the hook journal (schema_hooks.py).
+# Version 3: commits and the hook journal (schema_hooks.py). Version 4: claims.request
+# (schema_tasks.py).
 
 CORE_MIGRATIONS: list[tuple[int, str, str]] = [
     (

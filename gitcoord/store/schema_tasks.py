@@ -75,4 +75,11 @@ TASKS_MIGRATIONS: list[tuple[int, str, str]] = [
         INSERT INTO counters(name, value) VALUES ('task', 0)
         """,
     ),
+    (
+        4,
+        "claims remember the combined request that made them (crash recovery)",
+        """
+        ALTER TABLE claims ADD COLUMN request TEXT
+        """,
+    ),
 ]

@@ -39,8 +39,8 @@ RETURNING {_TASK_COLS}
 """
 
 _INSERT_CLAIM_SQL = """
-INSERT INTO claims(task, epoch, worktree, host, agent, granted_at, ttl, expires_at)
-VALUES (?,?,?,?,?,?,?,?)
+INSERT INTO claims(task, epoch, worktree, host, agent, granted_at, ttl, expires_at, request)
+VALUES (?,?,?,?,?,?,?,?,?)
 """
 
 
@@ -273,7 +273,15 @@ class SQLiteTasks(TasksTx):
             )
 
     # -- claims -----------------------------------------------------------------
-    def _grant(self, sql: str, params: Sequence[Any], holder: Holder, epoch: int, ttl: float) -> tuple[Task, Claim] | None:
+    def _grant(
+        self,
+        sql: str,
+        params: Sequence[Any],
+        holder: Holder,
+        epoch: int,
+        ttl: float,
+        request: str | None = None,
+    ) -> tuple[Task, Claim] | None:
         rows = self._q(sql, params)
         if not rows:
             return None
@@ -281,7 +289,7 @@ class SQLiteTasks(TasksTx):
         now = self.now
         self.conn.execute(
             _INSERT_CLAIM_SQL,
-            (task.id, epoch, holder.worktree, holder.host, holder.agent, now, ttl, now + ttl),
+            (task.id, epoch, holder.worktree, holder.host, holder.agent, now, ttl, now + ttl, request),
         )
         claim = Claim(
             id=epoch,
@@ -295,7 +303,9 @@ class SQLiteTasks(TasksTx):
         )
         return task, claim
 
-    def claim_next(self, holder: Holder, epoch: int, ttl: float) -> tuple[Task, Claim] | None:
+    def claim_next(
+        self, holder: Holder, epoch: int, ttl: float, *, request: str | None = None
+    ) -> tuple[Task, Claim] | None:
         now = self.now
         return self._grant(
             _CLAIM_NEXT_SQL,
@@ -303,7 +313,16 @@ class SQLiteTasks(TasksTx):
             holder,
             epoch,
             ttl,
+            request,
         )
+
+    def claims_of_request(self, holder: Holder, request: str) -> list[Claim]:
+        rows = self._q(
+            f"""SELECT {_CLAIM_COLS} FROM claims INDEXED BY claims_holder
+                 WHERE worktree = ? AND host = ? AND request = ? ORDER BY epoch""",
+            (holder.worktree, holder.host, request),
+        )
+        return [_claim(r) for r in rows]
 
     def claim_task(
         self, task_id: str, holder: Holder, epoch: int, ttl: float

@@ -226,9 +226,16 @@ class TasksTx(abc.ABC):
 
     # -- claims -----------------------------------------------------------------
     @abc.abstractmethod
-    def claim_next(self, holder: Holder, epoch: int, ttl: float) -> tuple[Task, Claim] | None:
+    def claim_next(
+        self, holder: Holder, epoch: int, ttl: float, *, request: str | None = None
+    ) -> tuple[Task, Claim] | None:
         """Single-statement compare-and-swap: the open task with no pending
-        dependencies, highest priority then oldest, becomes ``holder``'s."""
+        dependencies, highest priority then oldest, becomes ``holder``'s. ``request``
+        (a combined call's id) is kept with the claim."""
+
+    @abc.abstractmethod
+    def claims_of_request(self, holder: Holder, request: str) -> list[Claim]:
+        """The claims made for the combined call ``request`` of ``holder``."""
 
     @abc.abstractmethod
     def claim_task(
