@@ -15,13 +15,22 @@ Every store write transaction queues fairly (``Store.writer_lock``), so under he
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from gitcoord import audit
 from gitcoord.context import Context
 from gitcoord.durations import format_duration
-from gitcoord.errors import BadInput, Denied, GitcoordError, NotFound, NothingToClaim, Superseded
+from gitcoord.errors import (
+    BadInput,
+    Denied,
+    GitcoordError,
+    NotFound,
+    NothingToClaim,
+    StoreLocked,
+    Superseded,
+)
 from gitcoord.models import Event, Holder
 from gitcoord.store.base import Tx
 from gitcoord.store.tasks_api import TASK_STATES, Claim, NewTask, Task
@@ -725,6 +734,10 @@ def _serve_next(ctx: Context) -> Callable[[list[Request]], list[_Served]]:
                     if isinstance(c, BadInput):
                         out.append((c, start, start))
                         continue
+                    if req.until is not None and time.monotonic() > req.until:
+                        # its caller stops waiting about now: claim nothing for it
+                        out.append((StoreLocked("timed out waiting for the store"), start, start))
+                        continue
                     who, ttl_s, count = c
                     result = ClaimResult(now=tx.now)
                     if req.recover:  # done already by a combiner that died before replying?
@@ -779,22 +792,20 @@ def _shrink_served(served: Any) -> dict[str, Any]:
     if isinstance(served, BaseException):
         return {"error": error_to_json(served)}
     result, events = served
+    seqs = [events[0].seq, events[-1].seq] if events else []  # consecutive: a range
     if isinstance(result, BaseException):
-        return {"error": error_to_json(result), "event_seqs": [e.seq for e in events]}
-    return {
-        "now": result.now,
-        "epochs": [c.epoch for _, c in result.claimed],
-        "event_seqs": [e.seq for e in events],
-    }
+        return {"error": error_to_json(result), "event_range": seqs}
+    return {"now": result.now, "epochs": [c.epoch for _, c in result.claimed], "event_range": seqs}
 
 
 def _decoder(ctx: Context) -> Callable[[dict[str, Any]], Any]:
     def decode(doc: dict[str, Any]) -> Any:
         from gitcoord.combining import error_from_json
 
-        if "event_seqs" in doc:  # the short form
+        if "event_range" in doc:  # the short form
             with ctx.store().snapshot() as tx:
-                events = tx.events_by_seq(doc["event_seqs"])
+                span = doc["event_range"]
+                events = tx.events_between(int(span[0]), int(span[1])) if span else []
                 if "error" in doc:
                     return error_from_json(doc["error"]), events
                 result = ClaimResult(now=doc["now"])

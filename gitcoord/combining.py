@@ -38,13 +38,17 @@ lets a combiner that finds its own record gone wait for its reply (exclusive loc
 instead of mistaking it for lost.
 
 Crashes: a combiner that dies takes its drained records with it. Their callers stop
-trusting it after ``patience`` seconds, then try the lock every few milliseconds
-(the kernel released it) and serve themselves with ``recover`` set: serve first looks
+trusting it after ``patience`` seconds and queue a *nudge* (a record that asks for the
+lock; a hand-over goes to a nudge before the oldest record, since live callers pass
+the lock among themselves and it is rarely free), then serve themselves with
+``recover`` set: serve first looks
 for what the dead combiner did under the request's id (it committed: those results
 are returned) and only otherwise does the work. A caller interrupted while queued
 closes its reply FIFO, and combiners skip records whose FIFO has no reader. Every
 wait is bounded by ``timeout`` (a stopped combiner makes callers fail as SQLite's
-busy timeout would, not hang). One Combiner serves one thread.
+busy timeout would, not hang); a record carries its caller's deadline, and serve
+refuses one past it (once it holds the store's write lock) rather than act for a
+caller that has given up. One Combiner serves one thread.
 
 Whenever combining cannot be used (no FIFOs on this system, a request too big for a
 record, the request FIFO full) :meth:`Combiner.call` returns ``None`` and the caller
@@ -68,6 +72,7 @@ from typing import Any, NamedTuple
 RECORD = 1024  # bytes per request record; <= PIPE_BUF (4096 on Linux, 512 by POSIX)
 MESSAGE_MAX = 4096  # bytes per reply line: PIPE_BUF on Linux, so written whole
 PIPE_SIZE = 1 << 20  # ask for a 1 MiB request FIFO (1024 records) where the OS allows
+GRACE = 2.0  # a caller gives up this long after its record's deadline
 
 
 class Request(NamedTuple):
@@ -77,6 +82,9 @@ class Request(NamedTuple):
     # (it died, before or after committing): serve must first look for what that
     # combiner may have done under this id.
     recover: bool
+    # time.monotonic() after which the caller stops waiting: serve, once it holds the
+    # store's write lock, refuses (as a timeout) a request past it. None: our own.
+    until: float | None = None
 
 
 # serve(requests) -> one result per request. A result goes back to its caller (through
@@ -241,18 +249,18 @@ class Combiner:
         if not self._ready():
             return None
         rid = os.urandom(8).hex()
-        own = {"id": rid, "to": "", "p": payload}
+        own: dict[str, Any] = {"id": rid, "to": "", "p": payload}
         if self._try_lock():
             return self._unwrap(self._lead(own, published=False))
         try:
             own["to"] = self._reply_fifo()
         except OSError:
             return None
-        record = json.dumps(own, separators=(",", ":")).encode()
-        if len(record) > RECORD:
-            return None
-        record = record.ljust(RECORD)
-        if not self._publish(record):
+        # A combiner refuses the record once this passes (CLOCK_MONOTONIC is one clock
+        # for every process on the host); we give up a little later.
+        own["until"] = time.monotonic() + self.timeout
+        record = _record(own)
+        if record is None or not self._publish(record):
             return None
         try:
             result = self._await(own, record)
@@ -265,27 +273,38 @@ class Combiner:
 
     def _await(self, own: dict[str, Any], record: bytes) -> Any:
         rid = own["id"]
-        deadline = time.monotonic() + self.timeout
-        slice_ = self.patience
+        nudge = _record({"id": rid, "to": own["to"], "nudge": True})
+        orphan = False  # no word for `patience`: the combiner that took us may be dead
         while True:
             if self._try_lock():
                 return self._lead(own, published=True)
-            if time.monotonic() > deadline:
+            if time.monotonic() > own["until"] + GRACE:
+                msg = self._wait(rid, 0.0)  # one last look
+                if msg is not None and "r" in msg:
+                    return self.decode(msg["r"])
                 raise self._timed_out("waiting for the process that serves queued claims")
-            msg = self._wait(rid, slice_)
+            msg = self._wait(rid, self.patience)
             if msg is None:
-                # Patience ran out: a combiner may have died with our record. From now
-                # on try the lock often (between replies), not every `patience`.
-                slice_ = 0.005
+                # Ask for the lock: the next hand-over goes to a nudge first (the lock
+                # is rarely free for long under load, so polling alone can starve).
+                orphan = True
+                if nudge is not None:
+                    self._publish(nudge)
                 continue
             if msg.get("takeover"):
-                # Our record was taken off the queue without being served: we are next.
+                # Our record (or nudge) was taken off the queue: we are next. After a
+                # silence, lead as a caller whose record may have been served already.
                 if self._try_lock():
-                    return self._lead(own, published=False)
-                if not self._publish(record):
-                    return None
+                    return self._lead(own, published=orphan)
+                if not self._publish(nudge if orphan and nudge is not None else record):
+                    return None if not orphan else self._lead_when_free(own)
                 continue
             return self.decode(msg["r"])
+
+    def _lead_when_free(self, own: dict[str, Any]) -> Any:
+        """The queue is full and we may have been served: wait for the lock itself."""
+        fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
+        return self._lead(own, published=True)
 
     def _timed_out(self, what: str) -> BaseException:
         from gitcoord.errors import StoreLocked
@@ -362,7 +381,8 @@ class Combiner:
                     isinstance(doc, dict)
                     and isinstance(doc.get("id"), str)
                     and isinstance(doc.get("to"), str)
-                    and isinstance(doc.get("p"), dict)
+                    and (isinstance(doc.get("p"), dict) or doc.get("nudge") is True)
+                    and isinstance(doc.get("until", 0.0), (int, float))
                 ):
                     out.append(doc)
         return out
@@ -370,54 +390,77 @@ class Combiner:
     def _lead(self, own: dict[str, Any], *, published: bool) -> Any:
         """Holding the lock: serve our request and everyone queued, hand the role on,
         then reply (so the next combiner's transaction overlaps our replies). Whatever
-        happens, the lock and ``outbox`` are released and every reply FIFO closed."""
+        happens, the lock is handed on, ``outbox`` released and every FIFO closed."""
         own_result: Any = None
         replies: list[tuple[tuple[dict[str, Any], int], Any]] = []
         fds: list[int] = []
+        nudges: list[dict[str, Any]] = []
         try:
-            try:
-                batch = self._read(PIPE_SIZE)
-                mine = [Request(own["id"], own["p"], False)]
-                if published:
-                    queued = any(r["id"] == own["id"] for r in batch)
-                    batch = [r for r in batch if r["id"] != own["id"]]
-                    if not queued:
-                        done = self._poll_reply(own["id"])
-                        if done is not None:  # served by a combiner before us
-                            mine = []
-                            own_result = self.decode(done)
-                        else:  # taken, not answered: maybe served by a combiner that died
-                            mine = [Request(own["id"], own["p"], True)]
-                alive: list[tuple[dict[str, Any], int]] = []
-                for req in batch:  # a caller that gave up (or died) is not served
-                    fd = self._open_reply(req["to"])
-                    if fd >= 0:
-                        fds.append(fd)
-                        alive.append((req, fd))
+            batch = self._read(PIPE_SIZE)
+            nudges = [r for r in batch if r.get("nudge") and r["id"] != own["id"]]
+            batch = [r for r in batch if not r.get("nudge")]
+            mine = [Request(own["id"], own["p"], False)]
+            if published:
+                queued = any(r["id"] == own["id"] for r in batch)
+                batch = [r for r in batch if r["id"] != own["id"]]
+                if not queued:
+                    done = self._poll_reply(own["id"])
+                    if done is not None:  # served by a combiner before us
+                        mine = []
+                        own_result = self.decode(done)
+                    else:  # taken, not answered: maybe served by a combiner that died
+                        mine = [Request(own["id"], own["p"], True)]
+            served_ids = {r["id"] for r in batch}
+            nudges = [n for n in nudges if n["id"] not in served_ids]
+            alive: list[tuple[dict[str, Any], int]] = []
+            for req in batch:  # a caller that gave up (or died) is not served
+                fd = self._open_reply(req["to"])
+                if fd >= 0:
+                    fds.append(fd)
+                    alive.append((req, fd))
+            todo = mine + [Request(r["id"], r["p"], False, float(r.get("until") or 0) or None) for r, _ in alive]
+            if todo:
                 try:
-                    results = self.serve(mine + [Request(r["id"], r["p"], False) for r, _ in alive])
+                    results = self.serve(todo)
                 except Exception as e:  # noqa: BLE001 - every queued caller gets the error
-                    results = [e] * (len(mine) + len(alive))
+                    results = [e] * len(todo)
                 if mine:
                     own_result = results[0]
                 replies = list(zip(alive, results[len(mine) :]))
-            finally:
-                # Replies go out after the hand-over, under a shared lock on ``outbox``.
-                outbox = self._outbox(fcntl.LOCK_SH)
-            try:
-                self._hand_over()
-                for (req, out), result in replies:
-                    self._reply(out, req["id"], result)
-                self.served += len(replies)
-            finally:
-                os.close(outbox)
         finally:
-            for fd in fds:
-                with contextlib.suppress(OSError):
-                    os.close(fd)
+            self._finish(replies, nudges, fds)
         if self.idle is not None:
             self.idle()
         return own_result
+
+    def _finish(
+        self,
+        replies: list[tuple[tuple[dict[str, Any], int], Any]],
+        nudges: list[dict[str, Any]],
+        fds: list[int],
+    ) -> None:
+        """Hand the lock on, then send the replies under a shared ``outbox`` lock (or
+        before handing on, when that lock cannot be had); close every FIFO."""
+        outbox = -1
+        try:
+            try:
+                outbox = self._outbox(fcntl.LOCK_SH)
+            except OSError:
+                self._send_all(replies)  # still holding the lock: safe, only slower
+                replies = []
+            self._hand_over(nudges)
+            self._send_all(replies)
+        finally:
+            if outbox >= 0:
+                os.close(outbox)
+            for fd in fds:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+
+    def _send_all(self, replies: list[tuple[tuple[dict[str, Any], int], Any]]) -> None:
+        for (req, out), result in replies:
+            self._reply(out, req["id"], result)
+        self.served += len(replies)
 
     def _reply(self, fd: int, rid: str, result: Any) -> None:
         """One reply: one line of at most PIPE_BUF bytes (so written whole or not at
@@ -458,16 +501,19 @@ class Combiner:
             msg = self._wait(rid, 0.0 if free else 0.005)
             if msg is not None:
                 return msg.get("r")  # a reply; or None: told to take over
-            if free:
-                return None  # nobody answered: serve it ourselves
-            if time.monotonic() > deadline:
-                raise self._timed_out("waiting for another process's replies")
+            if free or time.monotonic() > deadline:
+                # Nobody answered (or a replier is stuck): serve it ourselves, as a
+                # recovery. Every combiner commits before it unlocks, so a lookup by
+                # the request id finds whatever was done for it.
+                return None
 
-    def _hand_over(self) -> None:
-        """Unlock; the oldest queued caller (if any) is told to take over."""
+    def _hand_over(self, nudges: list[dict[str, Any]] | None = None) -> None:
+        """Unlock; a caller that nudged (lost its combiner) or else the oldest queued
+        caller is told to take over."""
+        waiting = list(nudges or ())
         while True:
             try:
-                nxt = self._read(RECORD)
+                nxt = [waiting.pop(0)] if waiting else self._read(RECORD)
             finally:
                 self._unlock()
             if nxt:
@@ -506,6 +552,11 @@ class Combiner:
                     select.select([], [fd], [], min(left, 1.0))
             except OSError:  # EPIPE: the reader is gone
                 return False
+
+
+def _record(doc: dict[str, Any]) -> bytes | None:
+    data = json.dumps(doc, separators=(",", ":")).encode()
+    return data.ljust(RECORD) if len(data) <= RECORD else None
 
 
 def _line(msg: dict[str, Any]) -> bytes:

@@ -357,3 +357,73 @@ def test_a_reply_already_waiting_in_the_fifo_is_found(tmp_path: Path) -> None:
         os.close(writer)
         comb.close()
     assert not Path(path).exists()  # close removes our reply FIFO
+
+
+def test_a_request_past_its_deadline_is_refused_and_claims_nothing(project: Project) -> None:
+    """Its caller stops waiting about then; claiming for it would leave an orphan."""
+    from gitcoord.combining import Request
+    from gitcoord.errors import StoreLocked
+
+    _import(project, 3)
+    ctx = context.load(project.main, agent="me")
+    try:
+        payload = {"holder": list(ctx.holder()), "ttl": 600.0, "count": 1}
+        [(late, events)] = claims._serve_next(ctx)([Request("late", payload, False, time.monotonic() - 1)])
+        assert isinstance(late, StoreLocked) and events == []
+    finally:
+        ctx.close()
+    assert run_cli(project.main, "--json", "task", "list", "--status", "claimed").json()["tasks"] == []
+
+
+def _fake(tmp_path: Path, serve):  # type: ignore[no-untyped-def]
+    from gitcoord.combining import Combiner
+
+    comb = Combiner(tmp_path, serve, lambda r: {"v": r}, lambda d: d["v"])
+    assert comb._ready()
+    return comb
+
+
+def test_an_exception_while_combining_still_hands_the_lock_on(tmp_path: Path) -> None:
+    import fcntl
+
+    import pytest
+
+    def boom(requests):  # type: ignore[no-untyped-def]
+        raise KeyboardInterrupt
+
+    comb = _fake(tmp_path, boom)
+    with pytest.raises(KeyboardInterrupt):
+        comb.call({"x": 1})
+    other = _fake(tmp_path, lambda reqs: [r.payload["x"] for r in reqs])
+    try:
+        assert other._try_lock()  # the combiner lock was released
+        other._unlock()
+        fd = os.open(tmp_path / "outbox", os.O_RDWR)
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # and so was outbox
+        os.close(fd)
+        assert other.call({"x": 7}) == 7
+    finally:
+        comb.close()
+        other.close()
+
+
+def test_the_hand_over_goes_to_a_caller_that_lost_its_combiner_first(tmp_path: Path) -> None:
+    """A nudge (a caller whose record died with a combiner) gets the lock before the
+    oldest queued record: otherwise live callers passing the lock among themselves
+    can starve it."""
+    from gitcoord.combining import _record
+
+    a = _fake(tmp_path, lambda reqs: [r.payload.get("x") for r in reqs])
+    b = _fake(tmp_path, lambda reqs: [])
+    c = _fake(tmp_path, lambda reqs: [])
+    try:
+        assert a._try_lock()
+        a._publish(_record({"id": "b1", "to": b._reply_fifo(), "p": {"x": 2}}))  # type: ignore[arg-type]
+        a._publish(_record({"id": "c1", "to": c._reply_fifo(), "nudge": True}))  # type: ignore[arg-type]
+        assert a._lead({"id": "a1", "to": "", "p": {"x": 1}}, published=False) == 1
+        assert b._wait("b1", 1.0) == {"id": "b1", "r": {"v": 2}}  # served in the batch
+        assert c._wait("c1", 1.0) == {"id": "c1", "takeover": True}  # and c is next
+        assert c._try_lock()
+    finally:
+        for comb in (a, b, c):
+            comb.close()

@@ -122,8 +122,8 @@ class Tx(TasksTx, CommitsTx, abc.ABC):
 
     # -- audit events -----------------------------------------------------------
     @abc.abstractmethod
-    def events_by_seq(self, seqs: Sequence[int]) -> list[Event]:
-        """These events, in the order given (missing ones left out)."""
+    def events_between(self, first: int, last: int) -> list[Event]:
+        """Events ``first`` to ``last`` (sequence numbers, both included), in order."""
 
     @abc.abstractmethod
     def last_event(self) -> tuple[int, str] | None:

@@ -329,15 +329,11 @@ class SQLiteTx(SQLiteTasks, SQLiteCommits, Tx):
         ]
 
     # -- audit events -----------------------------------------------------------
-    def events_by_seq(self, seqs: Sequence[int]) -> list[Event]:
-        found: dict[int, Event] = {}
-        for chunk in _chunks([str(int(s)) for s in seqs]):
-            rows = self._q(
-                f"SELECT {_EVENT_COLS} FROM events WHERE seq IN ({','.join('?' * len(chunk))})",
-                [int(x) for x in chunk],
-            )
-            found.update((r["seq"], _event(r)) for r in rows)
-        return [found[s] for s in seqs if s in found]
+    def events_between(self, first: int, last: int) -> list[Event]:
+        rows = self._q(
+            f"SELECT {_EVENT_COLS} FROM events WHERE seq BETWEEN ? AND ? ORDER BY seq", (first, last)
+        )
+        return [_event(r) for r in rows]
 
     def last_event(self) -> tuple[int, str] | None:
         if self.new_events:  # appended in this transaction: no need to ask

@@ -319,7 +319,8 @@ class SQLiteTasks(TasksTx):
     def claims_of_request(self, holder: Holder, request: str) -> list[Claim]:
         rows = self._q(
             f"""SELECT {_CLAIM_COLS} FROM claims INDEXED BY claims_holder
-                 WHERE worktree = ? AND host = ? AND request = ? ORDER BY epoch""",
+                 WHERE worktree = ? AND host = ? AND state = 'active' AND request = ?
+                 ORDER BY epoch""",
             (holder.worktree, holder.host, request),
         )
         return [_claim(r) for r in rows]

@@ -235,7 +235,7 @@ class TasksTx(abc.ABC):
 
     @abc.abstractmethod
     def claims_of_request(self, holder: Holder, request: str) -> list[Claim]:
-        """The claims made for the combined call ``request`` of ``holder``."""
+        """The active claims made for the combined call ``request`` of ``holder``."""
 
     @abc.abstractmethod
     def claim_task(
