@@ -47,7 +47,7 @@ pass_obj = click.make_pass_decorator(Obj)
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.option("--json", "json_out", is_flag=True, help="Print one JSON document on stdout (also GITCOORD_JSON=1).")
 @click.option("--agent", metavar="NAME", help="Act as this agent (else GITCOORD_AGENT, the worktree's bound name, its directory name).")
-@click.option("-C", "directory", metavar="DIR", type=click.Path(file_okay=False), help="Run as if started in DIR.")
+@click.option("-C", "directory", metavar="DIR", help="Run as if started in DIR.")
 @click.version_option(__version__, prog_name="gitcoord")
 @click.pass_context
 def cli(cctx: click.Context, json_out: bool, agent: str | None, directory: str | None) -> None:
@@ -64,6 +64,9 @@ def cli(cctx: click.Context, json_out: bool, agent: str | None, directory: str |
     json_out = json_out or _env_json()
     _state["json"] = json_out
     if directory is not None:
+        if not os.path.isdir(directory):
+            why = "is not a directory" if os.path.exists(directory) else "does not exist"
+            raise click.BadParameter(f"{directory!r} {why}", param_hint="'-C'")
         directory = os.path.abspath(directory)
     obj = Obj(json_out, agent, directory)
     cctx.obj = obj

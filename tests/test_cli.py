@@ -43,6 +43,14 @@ def test_dash_c_runs_elsewhere(project: Project, tmp_path) -> None:  # type: ign
     assert r.json()["granted"][0]["holder"]["worktree"] == str(project.wt("wt-b"))
 
 
+def test_dash_c_to_a_missing_directory_or_a_file_is_bad_input(project: Project, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    # (it used to reach git with a bad cwd and report "git is not installed", exit 3)
+    missing = run_cli(tmp_path, "--json", "-C", str(tmp_path / "nowhere"), "status")
+    assert missing.code == 2 and "does not exist" in missing.err_json()["error"]["message"]
+    afile = run_cli(tmp_path, "-C", str(project.main / "README.md"), "status")
+    assert afile.code == 2 and "is not a directory" in afile.stderr
+
+
 def test_every_command_has_help_with_example() -> None:
     from gitcoord.cli import cli
 
