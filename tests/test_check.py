@@ -2,21 +2,16 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import pytest
-
 from fixtures.repos.recipes import Project
-from tests.test_hooks_support import cli, head, lease, ok, setup, write
-
-API = "src/app/api.py"
-
-
-@pytest.fixture
-def project(tmp_path: Path) -> Project:
-    p = setup(tmp_path)
-    lease(p.wt("wt-a"), API, "--reason", "mine")
-    return p
+from tests.test_hooks_support import (
+    API,
+    API_REASON,
+    cli,
+    head,
+    leased_project,  # noqa: F401 (the project fixture)
+    ok,
+    write,
+)
 
 
 def test_staged_is_the_default_and_exits_1_on_violations(project: Project) -> None:
@@ -31,7 +26,7 @@ def test_staged_is_the_default_and_exits_1_on_violations(project: Project) -> No
     doc = cli(b, "--json", "check").json()
     assert doc["ok"] is False and doc["checked"] == {"commits": [], "paths": 1}
     (v,) = doc["violations"]
-    assert v["rule"] == "lease" and v["holder"]["agent"] == "wt-a" and v["lease"]["reason"] == "mine"
+    assert v["rule"] == "lease" and v["holder"]["agent"] == "wt-a" and v["lease"]["reason"] == API_REASON
     # the holder's own view: fine
     assert cli(project.wt("wt-a"), "check").code == 0
 

@@ -10,10 +10,9 @@ import os
 import stat
 from pathlib import Path
 
-import pytest
-
 from fixtures.repos.recipes import Project
 from tests.test_hooks_support import (
+    API,
     cli,
     cli_ok,
     commit_rows,
@@ -22,21 +21,13 @@ from tests.test_hooks_support import (
     head,
     journal_lines,
     lease,
+    leased_project,  # noqa: F401 (the project fixture)
     ok,
     refused,
     setup,
     sh,
     write,
 )
-
-API = "src/app/api.py"
-
-
-@pytest.fixture
-def project(tmp_path: Path) -> Project:
-    p = setup(tmp_path)
-    lease(p.wt("wt-a"), API, "--reason", "refactor api")
-    return p
 
 
 def test_b_commit_touching_a_lease_is_refused_naming_the_holder(project: Project) -> None:

@@ -16,28 +16,21 @@ import pytest
 from fixtures.repos.recipes import Project
 from gitcoord import hookimpl
 from tests.test_hooks_support import (
+    API,
     cli_ok,
     db_path,
     events,
     head,
     journal_lines,
-    lease,
+    leased_project,  # noqa: F401 (the project fixture)
     ok,
     refused,
-    setup,
     sh,
     write,
 )
 
-API = "src/app/api.py"
 FAST = {"GITCOORD_BUSY_TIMEOUT": "1"}
 
-
-@pytest.fixture
-def project(tmp_path: Path) -> Project:
-    p = setup(tmp_path)
-    lease(p.wt("wt-a"), API)
-    return p
 
 
 def _remove_store(project: Project) -> None:

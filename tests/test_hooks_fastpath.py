@@ -15,14 +15,15 @@ from fixtures.repos.recipes import Project
 from gitcoord import checks, context, gitrepo, hookimpl
 from gitcoord.store import hookread
 from gitcoord.store import sqlite as sqlite_store
-from tests.test_hooks_support import cli_ok, db_path, lease, ok, setup, write
-
-API = "src/app/api.py"
-
-
-@pytest.fixture
-def project(tmp_path: Path) -> Project:
-    return setup(tmp_path)
+from tests.test_hooks_support import (
+    API,
+    cli_ok,
+    db_path,
+    hooked_project,  # noqa: F401 (the project fixture)
+    lease,
+    ok,
+    write,
+)
 
 
 def fast(wt: Path, monkeypatch: pytest.MonkeyPatch) -> bool:

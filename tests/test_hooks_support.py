@@ -14,8 +14,13 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from fixtures.repos.recipes import FIXED_ENV, Project, small_project
 from tests.conftest import REPO_ROOT, Result, run_inproc
+
+API = "src/app/api.py"
+API_REASON = "refactor api"
 
 
 def git_env(extra: dict[str, str] | None = None) -> dict[str, str]:
@@ -80,6 +85,21 @@ def setup(tmp_path: Path, linked: tuple[str, ...] = ("wt-a", "wt-b")) -> Project
     project = small_project(tmp_path, linked=linked)
     cli_ok(project.main, "init")
     return project
+
+
+# The ``project`` fixtures of the hook test modules (import the one a module needs).
+@pytest.fixture(name="project")
+def hooked_project(tmp_path: Path) -> Project:
+    """The small project, initialised, hooks installed."""
+    return setup(tmp_path)
+
+
+@pytest.fixture(name="project")
+def leased_project(tmp_path: Path) -> Project:
+    """The same, with wt-a holding an exclusive lease on API."""
+    p = setup(tmp_path)
+    lease(p.wt("wt-a"), API, "--reason", API_REASON)
+    return p
 
 
 def common_dir(project: Project) -> Path:

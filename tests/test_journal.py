@@ -11,26 +11,20 @@ import pytest
 from fixtures.repos.recipes import Project
 from gitcoord import context, journal
 from tests.test_hooks_support import (
+    API,
     cli_ok,
     commit_rows,
     common_dir,
     events,
     head,
+    hooked_project,  # noqa: F401 (the project fixture)
     journal_lines,
     lease,
     ok,
     rewrite_rows,
-    setup,
     sh,
     write,
 )
-
-API = "src/app/api.py"
-
-
-@pytest.fixture
-def project(tmp_path: Path) -> Project:
-    return setup(tmp_path)
 
 
 def test_parse_lines_of_every_kind() -> None:
