@@ -15,6 +15,7 @@ Every store write transaction queues fairly (``Store.writer_lock``), so under he
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar, cast
@@ -626,44 +627,25 @@ def claim_next(
     compare-and-swap with its own holder, epoch and audit event."""
     if count < 1:
         raise BadInput(f"bad --count {count}: at least 1")
-    ttl_s = _ttl(ctx, ttl)
-    who = holder or ctx.holder()
-    if count <= COMBINE_MAX_COUNT:
-        combiner = _combiner(ctx)
-        if combiner is not None:
-            served = combiner.call({"holder": list(who), "ttl": ttl_s, "count": count})
-            if served is not None:
-                result, events = served
-                store = ctx.store()
-                if events and store.on_commit is not None:
-                    store.on_commit(events)  # this caller's event hooks, as if it committed
-                if isinstance(result, BaseException):
-                    raise result
-                assert isinstance(result, ClaimResult)
-                return result
+    payload = {"holder": list(holder or ctx.holder()), "ttl": _ttl(ctx, ttl), "count": count}
+    combiner = _combiner(ctx) if count <= COMBINE_MAX_COUNT else None
+    served = combiner.call(payload) if combiner is not None else None
+    if served is None:  # not combined: the same work in a transaction of our own
+        from gitcoord.combining import Request
 
-    def op(tx: Tx) -> ClaimResult:
-        reaped = _reap(tx)
-        result = ClaimResult(now=tx.now)
-        for _ in range(count):
-            got = tx.claim_next(who, tx.next_epoch(), ttl_s)
-            if got is None:
-                break
-            _granted(tx, who, got[0], got[1], "next")
-            result.claimed.append(got)
-        if not result.claimed:
-            summary = tx.task_summary()
-            err = _nothing(summary)
-            if not reaped:
-                raise err  # roll back: nothing changed
-            raise _Refused(err, [])  # keep the expiry reaps
-        return result
-
-    return _write(ctx, who, op)
+        [served] = _serve_next(ctx)([Request(os.urandom(8).hex(), payload, False)])
+    result, events = served
+    store = ctx.store()
+    if events and store.on_commit is not None:
+        store.on_commit(events)  # this caller's event hooks (serve defers them)
+    if isinstance(result, BaseException):
+        raise result
+    assert isinstance(result, ClaimResult)
+    return result
 
 
 # ---------------------------------------------------------------- combined claim --next
-COMBINE_MAX_COUNT = 16  # larger --count requests run their own transaction
+COMBINE_MAX_COUNT = 16  # larger --count requests run their own transaction (reply size)
 _Served = tuple["ClaimResult | GitcoordError", list[Event]]
 
 
@@ -702,16 +684,17 @@ def _request(payload: dict[str, Any]) -> tuple[Holder, float, int]:
         and isinstance(ttl, (int, float))
         and ttl > 0
         and isinstance(count, int)
-        and 1 <= count <= COMBINE_MAX_COUNT
+        and count >= 1
     ):
         raise BadInput(f"malformed claim request {payload!r}")
     return Holder(*h), float(ttl), count
 
 
 def _serve_next(ctx: Context) -> Callable[[list[Request]], list[_Served]]:
-    """Serve queued ``claim --next`` requests of many callers in one write transaction.
-    Each claim keeps its request's id, so a caller whose combiner died after
-    committing finds its claims instead of claiming again."""
+    """Serve ``claim --next`` requests (queued ones of many callers, or just ours) in
+    one write transaction. Each claim keeps its request's id, so a caller whose
+    combiner died after committing finds its claims instead of claiming again.
+    Event hooks are left to each caller."""
 
     def serve(requests: list[Request]) -> list[_Served]:
         store = ctx.store()
