@@ -232,15 +232,14 @@ class Combiner:
         return self._reply_path
 
     def _forget(self) -> None:
-        """Drop descriptors (inherited ones after a fork are closed, not unlinked)."""
-        inherited = self._pid != os.getpid()
+        """Drop descriptors; after a fork, the inherited reply FIFO is the parent's:
+        closed here, not removed."""
+        if self._pid == os.getpid():
+            self._drop_reply_fifo()
         for fd in (self._lock_fd, self._req_fd, self._reply_fd):
             if fd >= 0:
                 with contextlib.suppress(OSError):
                     os.close(fd)
-        if self._reply_path and not inherited:
-            with contextlib.suppress(OSError):
-                os.unlink(self._reply_path)
         self._lock_fd = self._req_fd = self._reply_fd = -1
         self._reply_path = ""
         self._buf = b""
@@ -498,14 +497,11 @@ class Combiner:
         our FIFO; then look once more."""
         deadline = time.monotonic() + self.timeout
         while True:
-            fd = os.open(self.dir / "outbox", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
             try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                os.close(self._outbox(fcntl.LOCK_EX | fcntl.LOCK_NB))
                 free = True
             except BlockingIOError:
                 free = False
-            finally:
-                os.close(fd)
             msg = self._wait(rid, 0.0 if free else 0.005)
             if msg is not None:
                 return msg.get("r")  # a reply; or None: told to take over
