@@ -130,78 +130,76 @@ def _raw_records_setup(path: Path, n_tasks: int) -> None:
     conn.close()
 
 
-def _raw_records_worker(i: int, db: str, start: Any, out: str) -> None:
-    """The raw CAS loop doing the same records as a library claim, in plain SQL: take
-    an epoch, claim, record the claim, append a SHA-256-chained event. No fairness."""
+_CAS = (
+    "UPDATE tasks SET state = 'claimed', owner = ?, epoch = ? WHERE seq = ("
+    " SELECT seq FROM tasks WHERE state = 'open' ORDER BY priority, seq LIMIT 1)"
+    " AND state = 'open' RETURNING seq"
+)
+
+
+def _raw_claim(conn: sqlite3.Connection, owner: str, i: int) -> int | None:
+    """The bare single-statement compare-and-swap."""
+    conn.execute("BEGIN IMMEDIATE")
+    row = conn.execute(_CAS, (owner, i)).fetchone()
+    conn.execute("COMMIT")
+    return None if row is None else int(row[0])
+
+
+def _raw_claim_with_records(conn: sqlite3.Connection, owner: str, i: int) -> int | None:
+    """The same records as a library claim, in plain SQL: take an epoch, claim, record
+    the claim, append a SHA-256-chained event."""
     import hashlib
 
+    now = time.time()
+    conn.execute("BEGIN IMMEDIATE")
+    epoch = conn.execute(
+        "UPDATE counters SET value = value + 1 WHERE name = 'epoch' RETURNING value"
+    ).fetchone()[0]
+    row = conn.execute(_CAS, (owner, epoch)).fetchone()
+    if row is None:
+        conn.execute("ROLLBACK")
+        return None
+    conn.execute("INSERT INTO claims VALUES (?, ?, ?, ?)", (epoch, row[0], owner, now))
+    last = conn.execute("SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1").fetchone()
+    seq, prev = (last[0] + 1, last[1]) if last else (1, "0" * 64)
+    details = json.dumps({"epoch": epoch, "task": row[0]}, sort_keys=True)
+    digest = hashlib.sha256(f"{seq}|{now!r}|claim.granted|{owner}|{details}|{prev}".encode()).hexdigest()
+    conn.execute(
+        "INSERT INTO events VALUES (?, ?, 'claim.granted', ?, ?, ?, ?, ?)",
+        (seq, now, owner, row[0], details, prev, digest),
+    )
+    conn.execute("COMMIT")
+    return int(row[0])
+
+
+def _raw_loop(claim: Any, i: int, db: str, start: Any, out: str) -> None:
+    """A raw worker: ``claim`` until the table is drained (no fairness beyond
+    SQLite's busy handler)."""
     conn = sqlite3.connect(db, timeout=120, isolation_level=None)
     conn.execute("PRAGMA busy_timeout = 120000")
     conn.execute("PRAGMA synchronous = NORMAL")
-    owner = f"w{i}"
     ids: list[int] = []
     waits: list[float] = []
     start.wait()
     t_start = time.time()
     while True:
         t0 = time.perf_counter()
-        now = time.time()
-        conn.execute("BEGIN IMMEDIATE")
-        epoch = conn.execute(
-            "UPDATE counters SET value = value + 1 WHERE name = 'epoch' RETURNING value"
-        ).fetchone()[0]
-        row = conn.execute(
-            "UPDATE tasks SET state = 'claimed', owner = ?, epoch = ? WHERE seq = ("
-            " SELECT seq FROM tasks WHERE state = 'open' ORDER BY priority, seq LIMIT 1)"
-            " AND state = 'open' RETURNING seq",
-            (owner, epoch),
-        ).fetchone()
-        if row is None:
-            conn.execute("ROLLBACK")
+        got = claim(conn, f"w{i}", i)
+        if got is None:
             break
-        conn.execute("INSERT INTO claims VALUES (?, ?, ?, ?)", (epoch, row[0], owner, now))
-        last = conn.execute("SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1").fetchone()
-        seq, prev = (last[0] + 1, last[1]) if last else (1, "0" * 64)
-        details = json.dumps({"epoch": epoch, "task": row[0]}, sort_keys=True)
-        digest = hashlib.sha256(f"{seq}|{now!r}|claim.granted|{owner}|{details}|{prev}".encode()).hexdigest()
-        conn.execute(
-            "INSERT INTO events VALUES (?, ?, 'claim.granted', ?, ?, ?, ?, ?)",
-            (seq, now, owner, row[0], details, prev, digest),
-        )
-        conn.execute("COMMIT")
         waits.append(time.perf_counter() - t0)
-        ids.append(row[0])
+        ids.append(got)
     t_end = time.time()
     conn.close()
     Path(out).write_text(json.dumps({"ids": ids, "waits": waits, "t0": t_start, "t1": t_end}))
 
 
 def _raw_worker(i: int, db: str, start: Any, out: str) -> None:
-    conn = sqlite3.connect(db, timeout=120, isolation_level=None)
-    conn.execute("PRAGMA busy_timeout = 120000")
-    conn.execute("PRAGMA synchronous = NORMAL")
-    owner = f"w{i}"
-    ids: list[int] = []
-    waits: list[float] = []
-    start.wait()
-    t_start = time.time()
-    while True:
-        t0 = time.perf_counter()
-        conn.execute("BEGIN IMMEDIATE")
-        row = conn.execute(
-            "UPDATE tasks SET state = 'claimed', owner = ?, epoch = ? WHERE seq = ("
-            " SELECT seq FROM tasks WHERE state = 'open' ORDER BY priority, seq LIMIT 1)"
-            " AND state = 'open' RETURNING seq",
-            (owner, i),
-        ).fetchone()
-        conn.execute("COMMIT")
-        if row is None:
-            break
-        waits.append(time.perf_counter() - t0)
-        ids.append(row[0])
-    t_end = time.time()
-    conn.close()
-    Path(out).write_text(json.dumps({"ids": ids, "waits": waits, "t0": t_start, "t1": t_end}))
+    _raw_loop(_raw_claim, i, db, start, out)
+
+
+def _raw_records_worker(i: int, db: str, start: Any, out: str) -> None:
+    _raw_loop(_raw_claim_with_records, i, db, start, out)
 
 
 def _race(target: Any, where: str, k: int, tmp: Path) -> dict[str, Any]:
