@@ -44,6 +44,8 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from gitcoord.stalerule import is_stale
+
 if TYPE_CHECKING:
     from pathlib import Path
 
@@ -296,9 +298,8 @@ def _raw_paths(raw: bytes) -> dict[str, str | None] | None:
 
 
 def _none_stale(integration: str, parent: str, touched: dict[str, str | None]) -> bool:
-    """The branch is behind the integration ref: is every touched path still fresh? The
-    predicate of :func:`gitcoord.staleness.is_stale` -- stale when blob(I:X) differs from
-    both blob(M:X) and blob(P:X) -- on one merge-base and one cat-file."""
+    """The branch is behind the integration ref: is every touched path still fresh?
+    (:func:`gitcoord.stalerule.is_stale` on one merge-base and one cat-file.)"""
     if any("\n" in p for p in touched):
         return False
     code, out = _finish(_spawn(["merge-base", parent, integration]))
@@ -318,8 +319,7 @@ def _none_stale(integration: str, parent: str, touched: dict[str, str | None]) -
         parts = line.split()
         blobs.append(parts[0] if len(parts) == 2 and parts[1] in ("blob", "commit") else None)
     for k, at_parent in enumerate(touched.values()):
-        at_tip, at_base = blobs[2 * k], blobs[2 * k + 1]
-        if at_tip != at_base and at_tip != at_parent:
+        if is_stale(blobs[2 * k], blobs[2 * k + 1], at_parent):
             return False
     return True
 

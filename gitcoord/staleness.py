@@ -19,13 +19,8 @@ from typing import Any
 
 from gitcoord.gitrepo import Repo
 from gitcoord.models import Holder
+from gitcoord.stalerule import is_stale
 from gitcoord.store.commits_api import CommitsTx
-
-
-def is_stale(at_tip: str | None, at_base: str | None, at_parent: str | None) -> bool:
-    """SPEC section 5: the integration line changed the path since the fork, and this
-    side does not have that version."""
-    return at_tip != at_base and at_tip != at_parent
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 from gitcoord import enforce, paths
 from gitcoord.enforce import Policy, Subject, check, fixes
 from gitcoord.models import Holder, Lease, Read
-from gitcoord.staleness import Bases, ParentBase, is_stale
+from gitcoord.staleness import Bases, ParentBase
+from gitcoord.stalerule import is_stale
 
 NOW = 1_800_000_000.0
 A = Holder("/r/wt-a", "h", "agent-a")
