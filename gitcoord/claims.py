@@ -15,9 +15,10 @@ Every store write transaction queues fairly (``Store.writer_lock``), so under he
 
 from __future__ import annotations
 
+import itertools
 import os
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from gitcoord import audit
@@ -33,7 +34,7 @@ from gitcoord.errors import (
     Superseded,
 )
 from gitcoord.models import Event, Holder
-from gitcoord.store.base import Tx
+from gitcoord.store.base import EventQuery, Tx
 from gitcoord.store.tasks_api import TASK_STATES, Claim, NewTask, Task
 
 __all__ = [
@@ -672,8 +673,9 @@ def _combiner(ctx: Context) -> Combiner | None:
     return cast("Combiner", comb)
 
 
-def _request(payload: dict[str, Any]) -> tuple[Holder, float, int]:
-    """A queued ``claim --next`` request, checked (it came through a FIFO)."""
+def _checked(payload: dict[str, Any]) -> tuple[Holder, float, int] | BadInput:
+    """A ``claim --next`` request's (holder, TTL, count), or what is wrong with it (it
+    may have come through a FIFO)."""
     h = payload.get("holder")
     ttl = payload.get("ttl")
     count = payload.get("count")
@@ -686,8 +688,42 @@ def _request(payload: dict[str, Any]) -> tuple[Holder, float, int]:
         and isinstance(count, int)
         and count >= 1
     ):
-        raise BadInput(f"malformed claim request {payload!r}")
+        return BadInput(f"malformed claim request {payload!r}")
     return Holder(*h), float(ttl), count
+
+
+def _serve_request(
+    tx: Tx, req: Request, who: Holder, ttl: float, count: int, epochs: Iterator[int]
+) -> tuple[ClaimResult | GitcoordError, list[Event]]:
+    """One request inside serve's transaction: (its result, events committed for it
+    earlier that its caller has not seen); an empty result means nothing was ready."""
+    if req.until is not None and time.monotonic() > req.until:
+        return StoreLocked("timed out waiting for the store"), []  # its caller gave up
+    result = ClaimResult(now=tx.now)
+    if req.recover:  # done already by a combiner that died before replying?
+        done = tx.claims_of_request(who, req.id)
+        if done:
+            granted = [
+                e
+                for c in done
+                for e in tx.events(EventQuery(task=c.task, kinds=["claim.granted"]))
+                if e.details.get("epoch") == c.epoch
+            ]
+            result.claimed = [(_task_of(tx, c), c) for c in done]
+            return result, granted  # its caller's event hooks have not seen them
+    for _ in range(count):
+        got = tx.claim_next(who, next(epochs), ttl, request=req.id)
+        if got is None:
+            break
+        _granted(tx, who, got[0], got[1], "next")
+        result.claimed.append(got)
+    return result, []
+
+
+def _task_of(tx: Tx, claim: Claim) -> Task:
+    task = tx.get_task(claim.task)
+    assert task is not None
+    return task
 
 
 def _serve_next(ctx: Context) -> Callable[[list[Request]], list[_Served]]:
@@ -700,54 +736,29 @@ def _serve_next(ctx: Context) -> Callable[[list[Request]], list[_Served]]:
         store = ctx.store()
         hooks, store.on_commit = store.on_commit, None  # each caller runs its own
         store.defer_housekeeping = True  # the WAL checkpoint waits until replies are out
-        out: list[tuple[ClaimResult | GitcoordError, int, int]] = []
+        served: list[_Served] = []
         try:
             with store.transaction() as tx:
-                _reap(tx)  # its events go to the first caller (this process)
-                start = 0
-                summary: dict[str, int] | None = None
-                checked: list[tuple[Holder, float, int] | BadInput] = []
-                for req in requests:
-                    try:
-                        checked.append(_request(req.payload))
-                    except BadInput as e:
-                        checked.append(e)
-                epoch = tx.reserve_epochs(sum(c[2] for c in checked if isinstance(c, tuple)))
+                _reap(tx)
+                reaped = list(tx.new_events)  # claim.expired events, if any
+                checked = [_checked(req.payload) for req in requests]
+                epochs = itertools.count(
+                    tx.reserve_epochs(sum(c[2] for c in checked if isinstance(c, tuple)))
+                )
+                summary: list[dict[str, int]] = []  # computed once, if anyone gets nothing
                 for req, c in zip(requests, checked, strict=True):
-                    if isinstance(c, BadInput):
-                        out.append((c, start, start))
-                        continue
-                    if req.until is not None and time.monotonic() > req.until:
-                        # its caller stops waiting about now: claim nothing for it
-                        out.append((StoreLocked("timed out waiting for the store"), start, start))
-                        continue
-                    who, ttl_s, count = c
-                    result = ClaimResult(now=tx.now)
-                    if req.recover:  # done already by a combiner that died before replying?
-                        for claim in tx.claims_of_request(who, req.id):
-                            task = tx.get_task(claim.task)
-                            assert task is not None
-                            result.claimed.append((task, claim))
-                    if not result.claimed:
-                        for _ in range(count):
-                            got = tx.claim_next(who, epoch, ttl_s, request=req.id)
-                            epoch += 1
-                            if got is None:
-                                break
-                            _granted(tx, who, got[0], got[1], "next")
-                            result.claimed.append(got)
-                    if not result.claimed:
-                        if summary is None:
-                            summary = tx.task_summary()
-                        out.append((_nothing(summary), start, len(tx.new_events)))
-                    else:
-                        out.append((result, start, len(tx.new_events)))
-                    start = len(tx.new_events)
-                events = list(tx.new_events)
+                    mark = len(tx.new_events)
+                    result, found = (c, []) if isinstance(c, BadInput) else _serve_request(tx, req, *c, epochs)
+                    if isinstance(result, ClaimResult) and not result.claimed:
+                        summary = summary or [tx.task_summary()]
+                        result = _nothing(summary[0])
+                    served.append((result, found + tx.new_events[mark:]))
+                if reaped and served:  # the expiry reaps go with the first request (ours)
+                    served[0] = (served[0][0], reaped + served[0][1])
         finally:
             store.on_commit = hooks
             store.defer_housekeeping = False
-        return [(r, events[a:b]) for r, a, b in out]
+        return served
 
     return serve
 

@@ -234,7 +234,12 @@ def test_recovering_a_request_finds_its_claims_and_claims_nothing_new(project: P
         [(again, events)] = serve([Request("req-1", payload, True)])
         assert isinstance(again, claims.ClaimResult)
         assert [c.epoch for _, c in again.claimed] == [c.epoch for _, c in first.claimed]
-        assert events == []  # nothing new happened
+        # nothing new happened, and its caller gets the events of its claims for its
+        # event hooks (the combiner that made them died before replying)
+        assert [(e.kind, e.details["epoch"]) for e in events] == [
+            ("claim.granted", c.epoch) for _, c in first.claimed
+        ]
+        assert len(run_cli(project.main, "--json", "log", "--kind", "claim.granted").json()["events"]) == 2
         [(fresh, _)] = serve([Request("req-2", payload, True)])  # never served: claims now
         assert isinstance(fresh, claims.ClaimResult) and len(fresh.claimed) == 2
         assert not {t.id for t, _ in fresh.claimed} & {t.id for t, _ in first.claimed}
