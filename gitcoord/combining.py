@@ -303,15 +303,13 @@ class Combiner:
                 # silence, lead as a caller whose record may have been served already.
                 if self._try_lock():
                     return self._lead(own, published=orphan)
-                if not self._publish(nudge if orphan and nudge is not None else record):
-                    return None if not orphan else self._lead_when_free(own)
+                if orphan:  # (nudged again; a full queue only means: retry the lock)
+                    if nudge is not None:
+                        self._publish(nudge)
+                elif not self._publish(record):
+                    return None  # not served and not queued: do it yourself
                 continue
             return self.decode(msg["r"])
-
-    def _lead_when_free(self, own: dict[str, Any]) -> Any:
-        """The queue is full and we may have been served: wait for the lock itself."""
-        fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
-        return self._lead(own, published=True)
 
     def _timed_out(self, what: str) -> BaseException:
         from gitcoord.errors import StoreLocked
