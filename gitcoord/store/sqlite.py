@@ -144,10 +144,6 @@ class SQLiteTx(SQLiteTasks, SQLiteCommits, Tx):
         return self.conn.execute(sql, params).fetchall()
 
     # -- counters and metadata ------------------------------------------------
-    def next_epoch(self) -> int:
-        row = self._q("UPDATE counters SET value = value + 1 WHERE name = 'epoch' RETURNING value")
-        return int(row[0][0])
-
     def reserve_epochs(self, n: int) -> int:
         row = self._q(
             "UPDATE counters SET value = value + ? WHERE name = 'epoch' RETURNING value", (n,)
