@@ -205,13 +205,11 @@ def _granted(tx: Tx, holder: Holder, task: Task, claim: Claim, via: str) -> None
                 },
                 task=task.id,
             )
-            tx.insert_message(
+            tx.tell(
                 holder,
+                old.holder,
                 f"your claim on {task.id} (epoch {old.epoch}) expired and was re-granted to"
                 f" {holder.agent} ({holder.worktree}) at epoch {claim.epoch}; stop working on it",
-                to_agent=old.holder.agent,
-                to_worktree=old.holder.worktree,
-                to_host=old.holder.host,
             )
 
 
@@ -1091,18 +1089,26 @@ def done(ctx: Context, task_id: str, *, review: bool = False, epoch: int | None 
     return _write(ctx, holder, op)
 
 
+def _in_state(tx: Tx, tid: str, state: str, verb: str) -> Task:
+    """The task, if it is in ``state``; else refuse ``verb`` (recorded as
+    ``task.<verb>_refused``)."""
+    task = _get(tx, tid)
+    if task.state != state:
+        wanted = "in review" if state == "review" else state
+        raise _Refused(
+            Denied(f"cannot {verb} {tid}: it is {task.status(tx.now)}, not {wanted}"),
+            [(f"task.{verb}_refused", tid, {"why": f"state {task.state}"})],
+        )
+    return task
+
+
 def approve(ctx: Context, task_id: str) -> Task:
     """Approve a task in review: it is done. Not your own, unless gitcoord.allowSelfReview."""
     tid = check_task_id(task_id)
     holder = ctx.holder()
 
     def op(tx: Tx) -> Task:
-        task = _get(tx, tid)
-        if task.state != "review":
-            raise _Refused(
-                Denied(f"cannot approve {tid}: it is {task.status(tx.now)}, not in review"),
-                [("task.approve_refused", tid, {"why": f"state {task.state}"})],
-            )
+        task = _in_state(tx, tid, "review", "approve")
         author = task.holder
         if (
             author is not None
@@ -1138,12 +1144,7 @@ def reject(ctx: Context, task_id: str, reason: str | None) -> Task:
     holder = ctx.holder()
 
     def op(tx: Tx) -> Task:
-        task = _get(tx, tid)
-        if task.state != "review":
-            raise _Refused(
-                Denied(f"cannot reject {tid}: it is {task.status(tx.now)}, not in review"),
-                [("task.reject_refused", tid, {"why": f"state {task.state}"})],
-            )
+        task = _in_state(tx, tid, "review", "reject")
         updated = tx.set_task_state(tid, "open", expect=("review",), reason=why, reviewer=holder.agent)
         assert updated is not None
         audit.append(
@@ -1156,12 +1157,10 @@ def reject(ctx: Context, task_id: str, reason: str | None) -> Task:
         )
         author = task.holder
         if author is not None and not author.same_place(holder):
-            tx.insert_message(
+            tx.tell(
                 holder,
+                author,
                 f"{holder.agent} rejected {tid}: {why}",
-                to_agent=author.agent,
-                to_worktree=author.worktree,
-                to_host=author.host,
             )
         return updated
 
@@ -1202,12 +1201,10 @@ def block(ctx: Context, task_id: str, reason: str | None) -> Task:
             task=tid,
         )
         if ended is not None and not ended.holder.same_place(holder):
-            tx.insert_message(
+            tx.tell(
                 holder,
+                ended.holder,
                 f"{holder.agent} blocked {tid}, ending your claim (epoch {ended.epoch}): {why}",
-                to_agent=ended.holder.agent,
-                to_worktree=ended.holder.worktree,
-                to_host=ended.holder.host,
             )
         return updated
 
@@ -1219,12 +1216,7 @@ def unblock(ctx: Context, task_id: str) -> Task:
     holder = ctx.holder()
 
     def op(tx: Tx) -> Task:
-        task = _get(tx, tid)
-        if task.state != "blocked":
-            raise _Refused(
-                Denied(f"cannot unblock {tid}: it is {task.status(tx.now)}, not blocked"),
-                [("task.unblock_refused", tid, {"why": f"state {task.state}"})],
-            )
+        task = _in_state(tx, tid, "blocked", "unblock")
         updated = tx.set_task_state(tid, "open", expect=("blocked",), reviewer=task.reviewer)
         assert updated is not None
         audit.append(

@@ -349,13 +349,11 @@ def release(
             kind = "lease.force_released" if forced else "lease.released"
             updated = end_lease(tx, lease, holder, state="released", kind=kind)
             if forced:
-                tx.insert_message(
+                tx.tell(
                     holder,
+                    lease.holder,
                     f"{holder.agent} force-released your lease on {lease.pattern}"
                     f" (lease {lease.id}, epoch {lease.epoch})",
-                    to_agent=lease.holder.agent,
-                    to_worktree=lease.holder.worktree,
-                    to_host=lease.holder.host,
                 )
             out.append(updated)
         return out

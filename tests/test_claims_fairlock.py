@@ -1,4 +1,4 @@
-"""The fair writer queue behind ``claim --next`` (gitcoord.store.fairlock)."""
+"""The fair writer queue every write transaction waits in (gitcoord.store.fairlock)."""
 
 from __future__ import annotations
 

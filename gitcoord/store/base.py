@@ -161,6 +161,12 @@ class Tx(TasksTx, CommitsTx, abc.ABC):
         to_host: str | None = None,
     ) -> Message: ...
 
+    def tell(self, sender: Holder, to: Holder, body: str) -> Message:
+        """A direct message to one holder (its worktree on its host, under its name)."""
+        return self.insert_message(
+            sender, body, to_agent=to.agent, to_worktree=to.worktree, to_host=to.host
+        )
+
     # -- status -------------------------------------------------------------
     @abc.abstractmethod
     def last_activity(self) -> dict[tuple[str, str], float]:
