@@ -724,6 +724,10 @@ def _task_of(tx: Tx, claim: Claim) -> Task:
     return task
 
 
+class _Unchanged(Exception):
+    """Inside serve's transaction: nothing worth committing happened."""
+
+
 def _serve_next(ctx: Context) -> Callable[[list[Request]], list[_Served]]:
     """Serve ``claim --next`` requests (queued ones of many callers, or just ours) in
     one write transaction. Each claim keeps its request's id, so a caller whose
@@ -753,6 +757,10 @@ def _serve_next(ctx: Context) -> Callable[[list[Request]], list[_Served]]:
                     served.append((result, found + tx.new_events[mark:]))
                 if reaped and served:  # the expiry reaps go with the first request (ours)
                     served[0] = (served[0][0], reaped + served[0][1])
+                if not tx.new_events:
+                    raise _Unchanged  # nothing granted or reaped: roll back the epochs too
+        except _Unchanged:
+            pass
         finally:
             store.on_commit = hooks
             store.defer_housekeeping = False

@@ -82,6 +82,19 @@ def test_claim_ids_all_or_none_and_reclaim_renews(project: Project) -> None:
     assert [c["task"] for c in doc["claimed"]] == ["T2"] and doc["claimed"][0]["epoch"] > epoch
 
 
+def test_nothing_to_claim_exits_1_and_changes_nothing(project: Project) -> None:
+    """`while gitcoord claim --next` polls an empty queue: each poll writes nothing (not
+    even the epochs it had reserved), combined or not (--count over the combining limit)."""
+    main = project.main
+    add(main, ("A", "a", 2))
+    assert j(main, "claim", "--next").code == 0
+    before = store_dump(main)
+    for args in (["claim", "--next"], ["claim", "--next", "--count", "50"]):
+        r = j(main, *args, agent="other")
+        assert r.code == 1 and r.err_json()["error"]["code"] == "nothing_to_claim"
+        assert store_dump(main) == before
+
+
 def test_count_claims_several_in_one_go(project: Project) -> None:
     main = project.main
     add(main, ("A", "a", 2), ("B", "b", 2), ("C", "c", 2))
