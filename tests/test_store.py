@@ -46,6 +46,40 @@ def _open(path: str) -> int:
     return v
 
 
+def _wal_pending(db: Path) -> int:
+    """Frames in the WAL not yet copied back (mxFrame - nBackfill of the WAL index)."""
+    import struct
+
+    head = (db.parent / (db.name + "-shm")).read_bytes()[:100]
+    return int(struct.unpack_from("=I", head, 16)[0] - struct.unpack_from("=I", head, 96)[0])
+
+
+def test_the_wal_is_checkpointed_after_write_transactions_not_inside_them(tmp_path: Path) -> None:
+    """Commits never checkpoint (autocheckpoint is off: a checkpoint inside COMMIT would
+    hold up every queued writer); each write transaction looks afterwards, and a
+    deferred one (a combiner's) waits for housekeeping()."""
+    from gitcoord.store.sqlite import CHECKPOINT_FRAMES
+
+    db = tmp_path / "g" / "gitcoord.db"
+    s = SQLiteStore.open(db)
+    try:
+        assert s.conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 0
+        s.defer_housekeeping = True
+        for i in range(CHECKPOINT_FRAMES + 50):
+            with s.transaction() as tx:
+                tx.set_meta("k", str(i))
+        assert _wal_pending(db) > CHECKPOINT_FRAMES  # deferred: nothing checkpointed yet
+        s.housekeeping()
+        assert _wal_pending(db) == 0
+        s.defer_housekeeping = False
+        for i in range(CHECKPOINT_FRAMES + 50):
+            with s.transaction() as tx:
+                tx.set_meta("k", str(i))
+        assert _wal_pending(db) < CHECKPOINT_FRAMES  # checkpointed after a transaction
+    finally:
+        s.close()
+
+
 def test_many_processes_open_a_fresh_store_at_once(tmp_path: Path) -> None:
     path = str(tmp_path / "fresh" / "gitcoord.db")
     ctx = multiprocessing.get_context("spawn")

@@ -17,13 +17,6 @@ The queue is only about fairness: mutual exclusion still comes from ``BEGIN
 IMMEDIATE``. So whenever the queue cannot be used (more than N waiters at once, a
 wait longer than the timeout, an unwritable directory) a writer simply goes ahead
 and SQLite's own locking and busy timeout take over.
-
-Checkpoints: SQLite checkpoints the WAL inside the ``COMMIT`` that crosses
-``wal_autocheckpoint`` frames, with two fsyncs, and the whole queue would wait for it.
-So a queued connection's autocheckpoint is off; after passing
-the turn on a writer reads the WAL-index header (``mxFrame`` and ``nBackfill``, see
-https://www.sqlite.org/walformat.html) and, when that many frames are pending, runs a
-``PASSIVE`` checkpoint, which does not block writers.
 """
 
 from __future__ import annotations
@@ -31,11 +24,9 @@ from __future__ import annotations
 import fcntl
 import os
 import signal
-import sqlite3
-import struct
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
 
@@ -51,26 +42,12 @@ def _on_alarm(signum: int, frame: FrameType | None) -> None:
 
 
 class WriterQueue:
-    def __init__(
-        self,
-        directory: Path,
-        timeout: float | None,
-        slots: int = SLOTS,
-        *,
-        conn: sqlite3.Connection | None = None,
-        db: Path | None = None,
-    ) -> None:
+    def __init__(self, directory: Path, timeout: float | None, slots: int = SLOTS) -> None:
         self.dir = directory
         self.timeout = timeout
         self.slots = slots
         self._ticket = os.path.join(directory, "ticket")
         self._ready = False
-        self.conn = conn  # with db: defer this connection's checkpoints past our turn
-        self._shm = f"{db}-shm" if db is not None else None
-        self._auto: int | None = None
-        self._shm_fd = -1
-        # Set: the checkpoint after a turn waits for an explicit checkpoint_if_due().
-        self.defer_checkpoints = False
 
     def _slot(self, ticket: int) -> int:
         return os.open(
@@ -90,53 +67,12 @@ class WriterQueue:
             return
         mine = self._enqueue()
         held.add(key)
-        ours = self._own_checkpoints()
         try:
             yield
         finally:
             held.discard(key)
             if mine is not None:
                 os.close(mine)  # wakes the successor
-            if ours and not self.defer_checkpoints:
-                self.checkpoint_if_due()
-
-    # -- checkpoints outside the turn ----------------------------------------------
-    def _own_checkpoints(self) -> bool:
-        """Take checkpoints off the connection's commits (once: every write of the
-        connection goes through :meth:`hold`); we run them after our turn instead."""
-        if self.conn is None or self._shm is None:
-            return False
-        if self._auto is None:
-            try:
-                auto = int(self.conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0])
-                if auto > 0:
-                    self.conn.execute("PRAGMA wal_autocheckpoint = 0")
-                self._auto = auto
-            except sqlite3.Error:
-                return False
-        return self._auto > 0
-
-    def checkpoint_if_due(self) -> None:
-        if self.conn is None or self._shm is None or not self._auto or self._auto <= 0:
-            return
-        try:
-            if self._shm_fd < 0:  # kept open: the -shm file lives as long as our connection
-                self._shm_fd = os.open(self._shm, os.O_RDONLY | os.O_CLOEXEC)
-            head = os.pread(self._shm_fd, 104, 0)
-            if len(head) < 100:
-                return
-            mx_frame = struct.unpack_from("=I", head, 16)[0]
-            backfilled = struct.unpack_from("=I", head, 96)[0]
-            if mx_frame - backfilled >= self._auto and not self.conn.in_transaction:
-                self.conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
-        except (OSError, sqlite3.Error):
-            pass
-
-    def close(self) -> None:
-        if self._shm_fd >= 0:
-            with suppress(OSError):
-                os.close(self._shm_fd)
-            self._shm_fd = -1
 
     def _enqueue(self) -> int | None:
         """Take a ticket, lock our slot, wait for the predecessor's. Returns our slot's

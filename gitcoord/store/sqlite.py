@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sqlite3
+import struct
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
@@ -47,6 +49,9 @@ def default_clock() -> Clock:
         except ValueError:
             pass
     return SystemClock()
+
+
+CHECKPOINT_FRAMES = 1000  # SQLite's own wal_autocheckpoint default
 
 
 def busy_timeout() -> float:
@@ -501,6 +506,7 @@ class SQLiteStore(Store):
         self.location = str(path)
         self.conn = conn
         self.clock = clock
+        self._shm_fd = -1
 
     # -- opening ----------------------------------------------------------------
     @classmethod
@@ -564,6 +570,7 @@ class SQLiteStore(Store):
             conn.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
             conn.execute("PRAGMA foreign_keys = ON")
             conn.execute("PRAGMA synchronous = NORMAL")
+            conn.execute("PRAGMA wal_autocheckpoint = 0")  # see housekeeping()
             mode = conn.execute("PRAGMA journal_mode").fetchone()[0]
             if str(mode).lower() != "wal":
                 conn.execute("PRAGMA journal_mode = WAL")
@@ -621,6 +628,8 @@ class SQLiteStore(Store):
         committed: list[Event] = []
         with self.writer_lock():
             yield from self._tx("BEGIN IMMEDIATE", committed)
+        if not self.defer_housekeeping:
+            self.housekeeping()
         if committed and self.on_commit is not None:
             self.on_commit(committed)
 
@@ -663,20 +672,35 @@ class SQLiteStore(Store):
         queue = self.__dict__.get("_writer_queue")
         if queue is None:
             queue = self.__dict__["_writer_queue"] = WriterQueue(
-                self.path.parent / "writers", busy_timeout(), conn=self.conn, db=self.path
+                self.path.parent / "writers", busy_timeout()
             )
-        queue.defer_checkpoints = self.defer_housekeeping
         return queue.hold()
 
     def housekeeping(self) -> None:
-        queue = self.__dict__.get("_writer_queue")
-        if queue is not None:
-            queue.checkpoint_if_due()
+        """The WAL checkpoint, outside any writer's turn. SQLite would run it inside the
+        ``COMMIT`` that crosses ``wal_autocheckpoint`` frames, with two fsyncs, and every
+        queued writer would wait for it; so our connections have autocheckpoint off
+        (:meth:`_connect`) and, after each write transaction, read the WAL-index header
+        (``mxFrame`` and ``nBackfill``, https://www.sqlite.org/walformat.html) and run a
+        ``PASSIVE`` checkpoint (it does not block writers) when that many frames wait."""
+        try:
+            if self._shm_fd < 0:  # kept open: the -shm file lives as long as our connection
+                self._shm_fd = os.open(f"{self.path}-shm", os.O_RDONLY | os.O_CLOEXEC)
+            head = os.pread(self._shm_fd, 104, 0)
+            if len(head) < 100 or self.conn.in_transaction:
+                return
+            mx_frame = struct.unpack_from("=I", head, 16)[0]
+            backfilled = struct.unpack_from("=I", head, 96)[0]
+            if mx_frame - backfilled >= CHECKPOINT_FRAMES:
+                self.conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+        except (OSError, sqlite3.Error):
+            pass
 
     def close(self) -> None:
-        queue = self.__dict__.get("_writer_queue")
-        if queue is not None:
-            queue.close()
+        if self._shm_fd >= 0:
+            with contextlib.suppress(OSError):
+                os.close(self._shm_fd)
+            self._shm_fd = -1
         self.conn.close()
 
 
