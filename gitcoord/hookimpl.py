@@ -44,8 +44,6 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from gitcoord.stalerule import is_stale
-
 if TYPE_CHECKING:
     from pathlib import Path
 
@@ -300,6 +298,8 @@ def _raw_paths(raw: bytes) -> dict[str, str | None] | None:
 def _none_stale(integration: str, parent: str, touched: dict[str, str | None]) -> bool:
     """The branch is behind the integration ref: is every touched path still fresh?
     (:func:`gitcoord.stalerule.is_stale` on one merge-base and one cat-file.)"""
+    from gitcoord.stalerule import is_stale  # (only a branch behind pays the import)
+
     if any("\n" in p for p in touched):
         return False
     code, out = _finish(_spawn(["merge-base", parent, integration]))
