@@ -55,6 +55,19 @@ def event_hash(
     return digest
 
 
+_SCALARS = frozenset((str, int, float, bool, type(None)))
+
+
+def canonical(details: dict[str, Any]) -> dict[str, Any]:
+    """``details`` as JSON gives it back: sorted keys, JSON types only. A flat dict of
+    scalars (most events) is already that, bar the order; anything else goes through
+    a JSON round trip."""
+    if all(type(k) is str and type(v) in _SCALARS for k, v in details.items()):
+        return dict(sorted(details.items()))
+    loaded: dict[str, Any] = json.loads(json.dumps(details, sort_keys=True))
+    return loaded
+
+
 def append(
     tx: Tx,
     kind: str,
@@ -67,7 +80,7 @@ def append(
     paths: Iterable[str] = (),
 ) -> Event:
     """Append one event in the caller's transaction, chained to the one before."""
-    details = json.loads(json.dumps(details or {}, sort_keys=True))  # canonical, JSON-only
+    details = canonical(details or {})
     if task is not None:
         details.setdefault("task", task)
     last = tx.last_event()

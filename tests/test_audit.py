@@ -5,8 +5,13 @@ from __future__ import annotations
 import json
 import sqlite3
 from pathlib import Path
+from typing import Any
+
+from hypothesis import given
+from hypothesis import strategies as st
 
 from fixtures.repos.recipes import Project
+from gitcoord import audit
 from tests.conftest import run_cli
 
 
@@ -89,3 +94,28 @@ def test_prune_keeps_chain_verifiable(project: Project) -> None:
     con.commit()
     con.close()
     assert run_cli(project.main, "audit", "verify", env=later).code == 1
+
+
+_json_leaf = st.one_of(
+    st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False), st.text(max_size=8)
+)
+_json_value = st.recursive(
+    _json_leaf,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=3),
+        st.tuples(inner, inner),
+        st.dictionaries(st.text(max_size=4), inner, max_size=3),
+    ),
+    max_leaves=8,
+)
+
+
+@given(st.dictionaries(st.text(max_size=6), _json_value, max_size=6))
+def test_canonical_details_are_what_a_json_round_trip_gives(details: dict[str, Any]) -> None:
+    """Event details are stored and hashed canonically: the fast path for flat dicts of
+    scalars must give exactly what the JSON round trip gives, key order included."""
+    want = json.loads(json.dumps(details, sort_keys=True))
+    got = audit.canonical(details)
+    assert got == want
+    assert list(got) == list(want)
+    assert json.dumps(got) == json.dumps(want)

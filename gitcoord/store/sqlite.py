@@ -353,7 +353,7 @@ class SQLiteTx(SQLiteTasks, SQLiteCommits, Tx):
                 event.worktree,
                 event.host,
                 event.subject,
-                json.dumps(list(event.shas)),
+                json.dumps(list(event.shas)) if event.shas else "[]",
                 json.dumps(event.details, sort_keys=True),
                 event.prev_hash,
                 event.hash,
