@@ -18,7 +18,7 @@ from __future__ import annotations
 import itertools
 import os
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from gitcoord import audit
@@ -66,17 +66,38 @@ if TYPE_CHECKING:
 DEFAULT_PRIORITY = 2
 MAX_PRIORITY = 1_000_000
 MAX_ID_LEN = 200
+MAX_COUNT = 1000  # claim --next --count: epochs are reserved for the whole count
 T = TypeVar("T")
 
 
 # ---------------------------------------------------------------- validation
+def _control(text: str, *, invisible: bool = False) -> str | None:
+    """What makes ``text`` unfit for one line on a terminal: NUL, a line break, a
+    control character (escape sequences could rewrite a reviewer's screen) or, with
+    ``invisible``, a format character (zero-width, bidi: ids must look like what they are)."""
+    if text.isprintable():  # (no Cc, Cf, Zl, Zp, among others)
+        return None
+    import unicodedata
+
+    for c in text:
+        if c == "\0":
+            return "NUL"
+        cat = unicodedata.category(c)
+        if c in "\n\r" or cat in ("Zl", "Zp"):
+            return "newline"
+        if cat == "Cc" or (invisible and cat == "Cf"):
+            return f"control character U+{ord(c):04X}"
+    return None
+
+
 def check_task_id(raw: str) -> str:
     """A free-text id (``T-12``, ``github:owner/repo#12``): not empty, one line."""
     text = raw.strip()
     if not text:
         raise BadInput("empty task id")
-    if any(c in text for c in "\0\n\r"):
-        raise BadInput(f"bad task id {raw!r}: NUL or newline")
+    bad = _control(text, invisible=True)
+    if bad:
+        raise BadInput(f"bad task id {raw!r}: {bad}")
     if len(text) > MAX_ID_LEN:
         raise BadInput(f"task id longer than {MAX_ID_LEN} characters")
     return text
@@ -86,8 +107,9 @@ def check_title(raw: str | None) -> str:
     text = (raw or "").strip()
     if not text:
         raise BadInput("empty title (give --title TEXT)")
-    if any(c in text for c in "\0\n\r"):
-        raise BadInput("bad title: NUL or newline (put details in --body)")
+    bad = _control(text)
+    if bad:
+        raise BadInput(f"bad title {text!r}: {bad} (put details in --body)")
     return text
 
 
@@ -286,10 +308,12 @@ class TaskDetail:
 
 
 # ---------------------------------------------------------------- tasks
-def _new_id(tx: Tx) -> str:
+def _new_id(tx: Tx, taken: Collection[str] = ()) -> str:
+    """A fresh ``T-<n>``: not in the store and not in ``taken`` (ids an import is about
+    to create)."""
     while True:
         candidate = f"T-{tx.next_task_number()}"
-        if tx.get_task(candidate) is None:
+        if candidate not in taken and tx.get_task(candidate) is None:
             return candidate
 
 
@@ -391,13 +415,23 @@ def parse_import(lines: Iterable[str]) -> list[dict[str, Any]]:
 
     out: list[dict[str, Any]] = []
     seen: set[str] = set()
-    for n, line in enumerate(lines, 1):
+    numbered = enumerate(lines, 1)
+    n = 0
+    while True:
+        try:
+            n, line = next(numbered)
+        except StopIteration:
+            break
+        except UnicodeDecodeError as e:
+            raise BadInput(f"not UTF-8 text after line {n} ({e.reason})") from None
         if not line.strip():
             continue
         try:
             doc = json.loads(line)
         except ValueError as e:
             raise BadInput(f"line {n}: not JSON ({e})") from None
+        except RecursionError:
+            raise BadInput(f"line {n}: JSON nested too deeply") from None
         if not isinstance(doc, dict):
             raise BadInput(f"line {n}: expected a JSON object")
         unknown = set(doc) - _IMPORT_KEYS
@@ -492,7 +526,7 @@ def import_tasks(
                 raise _cycle_error([i["id"], i["id"]])
         created_ids: list[str] = []
         for i in todo:
-            tid = i["id"] if i["id"] is not None else _new_id(tx)
+            tid = i["id"] if i["id"] is not None else _new_id(tx, file_ids)
             tx.insert_task(
                 NewTask(
                     id=tid, title=i["title"], priority=i["priority"], body=i["body"],
@@ -624,8 +658,8 @@ def claim_next(
     Concurrent callers on this host share write transactions (:mod:`gitcoord.combining`):
     whoever gets there first serves everyone queued, each claim still its own
     compare-and-swap with its own holder, epoch and audit event."""
-    if count < 1:
-        raise BadInput(f"bad --count {count}: at least 1")
+    if not 1 <= count <= MAX_COUNT:
+        raise BadInput(f"bad --count {count}: between 1 and {MAX_COUNT}")
     payload = {"holder": list(holder or ctx.holder()), "ttl": _ttl(ctx, ttl), "count": count}
     combiner = _combiner(ctx) if count <= COMBINE_MAX_COUNT else None
     served = combiner.call(payload) if combiner is not None else None
@@ -951,7 +985,7 @@ def _my_claim(tx: Tx, task: Task, holder: Holder, action: str, epoch: int | None
     if ok and latest is not None and (epoch is None or epoch == latest.epoch):
         return latest
     if current is not None and current.epoch != epoch and (
-        (epoch is not None and epoch < current.epoch and (ok or any(c.epoch == epoch for c in mine)))
+        (epoch is not None and epoch < current.epoch and any(c.epoch == epoch for c in mine))
         or (
             epoch is None
             and latest is not None
@@ -1189,7 +1223,9 @@ def block(ctx: Context, task_id: str, reason: str | None) -> Task:
                 [("task.block_refused", tid, {"why": f"state {task.state}"})],
             )
         ended: Claim | None = None
-        if task.state == "claimed" and task.epoch is not None:
+        if task.state in ("claimed", "open") and task.epoch is not None:
+            # an active claim, or one that expired (reaped or not) and nobody re-took:
+            # renew could revive it, so it ends here too
             ended = tx.end_claim(task.epoch, "blocked", why)
         updated = tx.set_task_state(
             tid, "blocked", expect=(task.state,), reason=why, reviewer=task.reviewer
@@ -1245,15 +1281,24 @@ def renew(ctx: Context, *, ttl: float | None = None) -> RenewResult:
     def op(tx: Tx) -> RenewResult:
         result = RenewResult(now=tx.now)
         tasks: dict[str, Task | None] = {}
+        retaken: list[int] = []  # superseded, but the caller holds the task again since
         for c in tx.claims(holder=holder, states=("active", "expired", "superseded")):
-            if c.state == "superseded":
-                if c.notified_at is None:
-                    newer = tx.get_claim(c.superseded_by) if c.superseded_by else None
-                    result.superseded.append((c, newer))
-                continue
             if c.task not in tasks:
                 tasks[c.task] = tx.get_task(c.task)
             task = tasks[c.task]
+            if c.state == "superseded":
+                if c.notified_at is None:
+                    if (
+                        task is not None
+                        and task.holder is not None
+                        and task.holder.same_place(holder)
+                        and (task.epoch or 0) > c.epoch
+                    ):
+                        retaken.append(c.epoch)
+                    else:
+                        newer = tx.get_claim(c.superseded_by) if c.superseded_by else None
+                        result.superseded.append((c, newer))
+                continue
             if task is None or task.epoch != c.epoch or task.state not in ("claimed", "open"):
                 continue
             t = ttl if ttl is not None else c.ttl
@@ -1271,6 +1316,8 @@ def renew(ctx: Context, *, ttl: float | None = None) -> RenewResult:
                 task=c.task,
             )
             result.renewed.append(updated)
+        if retaken:
+            tx.mark_claims_notified(retaken)
         if result.superseded:
             tx.mark_claims_notified([c.epoch for c, _ in result.superseded])
             for old, new in result.superseded:

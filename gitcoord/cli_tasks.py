@@ -186,7 +186,7 @@ def task_import(obj: Obj, file: Any, skip_existing: bool) -> None:
 @click.command("claim")
 @click.argument("task_ids", nargs=-1, metavar="[ID]...")
 @click.option("--next", "next_", is_flag=True, help="Claim the most urgent, oldest ready task.")
-@click.option("--count", default=1, show_default=True, type=click.IntRange(min=1), help="With --next: claim up to N tasks.")
+@click.option("--count", default=1, show_default=True, type=click.IntRange(min=1), help="With --next: claim up to N tasks (at most 1000).")
 @click.option("--ttl", metavar="DURATION", help="How long the claim lasts (default 60m or gitcoord.claimTtl).")
 @pass_obj
 def claim_cmd(obj: Obj, task_ids: tuple[str, ...], next_: bool, count: int, ttl: str | None) -> None:

@@ -3,6 +3,7 @@ audit (SPEC section 4). A story per test: agents in real worktrees, the real CLI
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -389,3 +390,72 @@ def test_an_expired_urgent_claim_comes_back_first(project: Project) -> None:
     j(b, "unclaim", "LO", agent="bob")
     got = j(b, "claim", "--next", agent="bob", env=LATER).json()["claimed"][0]
     assert got["task"] == "HI"  # expired, so open again, and more urgent than LO
+
+
+def test_renew_does_not_call_a_holder_who_took_the_task_back_superseded(project: Project) -> None:
+    """alice's claim expired and bob took and released it; alice claimed it again. Her
+    old, superseded claim must not make renew tell her to stop working on it."""
+    main, a, b = project.main, project.wt("wt-a"), project.wt("wt-b")
+    add(main, ("T1", "one", 1))
+    assert j(a, "claim", "T1", "--ttl", "1m", agent="alice").code == 0
+    assert j(b, "claim", "T1", agent="bob", env=LATER).code == 0  # supersedes alice's
+    assert j(b, "unclaim", "T1", agent="bob", env=LATER).code == 0
+    again = j(a, "claim", "T1", agent="alice", env=LATER)
+    assert again.code == 0, again.stderr
+    r = j(a, "renew", agent="alice", env=LATER)
+    assert r.code == 0, r.stderr
+    assert r.json()["superseded"] == []
+    assert [c["epoch"] for c in r.json()["claims"]] == [again.json()["claimed"][0]["epoch"]]
+    assert j(a, "done", "T1", agent="alice", env=LATER).code == 0
+
+
+def test_block_ends_an_expired_claim_that_was_already_reaped(project: Project) -> None:
+    """Once an expired claim is reaped its task is open; blocking it must still end the
+    claim, or renew would revive it after an unblock and its old holder could finish it."""
+    main, a, b = project.main, project.wt("wt-a"), project.wt("wt-b")
+    add(main, ("X", "x", 1), ("Y", "y", 2))
+    assert j(a, "claim", "X", "--ttl", "1m", agent="alice").code == 0
+    assert j(b, "claim", "Y", agent="bob", env=LATER).code == 0  # reaps alice's claim on X
+    assert j(main, "task", "show", "X", env=LATER).json()["task"]["state"] == "open"
+    r = j(main, "block", "X", "--reason", "API decision pending", agent="lead", env=LATER)
+    assert r.code == 0, r.stderr
+    assert j(main, "unblock", "X", agent="lead", env=LATER).code == 0
+    renewed = j(a, "renew", agent="alice", env=LATER)
+    assert renewed.code == 0 and renewed.json()["claims"] == []
+    assert j(a, "done", "X", agent="alice", env=LATER).code == 1
+    assert any("blocked X" in m["body"] for m in j(a, "inbox", agent="alice").json()["messages"])
+
+
+def test_an_epoch_that_was_never_yours_is_not_called_superseded(project: Project) -> None:
+    main = project.main
+    add(main, ("Z", "z", 1), ("W", "w", 1))
+    old = j(main, "claim", "Z").json()["claimed"][0]["epoch"]
+    assert j(main, "done", "Z").code == 0
+    assert j(main, "claim", "W").code == 0
+    before = store_dump(main)
+    r = j(main, "done", "W", "--epoch", str(old))
+    assert r.code == 1
+    err = r.err_json()["error"]
+    assert err["code"] == "denied" and f"epoch {old} is not your claim's" in err["message"]
+    assert store_dump(main) != before  # the refusal is audited ...
+    assert "superseded" not in json.dumps(j(main, "log", "--task", "W").json()["events"][-1])
+
+
+def test_the_epoch_counter_never_overflows_into_real(project: Project) -> None:
+    """SQLite integers stop at 2**63 - 1 and arithmetic past it turns REAL, where epochs
+    stop being distinct: a grant that would go past it fails (exit 3), changing nothing."""
+    import sqlite3
+
+    main = project.main
+    add(main, ("A", "a", 1))
+    db = main / ".git" / "gitcoord" / "gitcoord.db"
+    con = sqlite3.connect(db)
+    with con:
+        con.execute("UPDATE counters SET value = ? WHERE name = 'epoch'", ((1 << 63) - 1,))
+    con.close()
+    before = store_dump(main)
+    for args in (["claim", "A"], ["claim", "--next"], ["lease", "README.md"]):
+        r = j(main, *args)
+        assert r.code == 3, (args, r.stdout, r.stderr)
+        assert "epoch counter" in r.err_json()["error"]["message"]
+        assert store_dump(main) == before

@@ -123,6 +123,18 @@ def test_import_json_lines(project: Project, tmp_path: Path) -> None:
     assert [t["id"] for t in r.json()["created"]] == ["T-2"]  # the id-less line again
 
 
+def test_import_generates_ids_that_miss_the_files_own(project: Project, tmp_path: Path) -> None:
+    """A line without an id before a line with ``T-1``: the generated id must not take
+    ``T-1`` (it would clash when that line is inserted)."""
+    f = tmp_path / "in.jsonl"
+    f.write_text('{"title": "generated"}\n{"id": "T-1", "title": "explicit"}\n')
+    r = gcj(project.main, "task", "import", str(f))
+    assert r.code == 0, r.stderr
+    created = {t["id"]: t["title"] for t in r.json()["created"]}
+    assert created["T-1"] == "explicit"
+    assert len(created) == 2 and "generated" in created.values()
+
+
 def test_import_from_stdin_subprocess(project: Project) -> None:
     body = "\n".join(json.dumps({"id": f"S-{i}", "title": f"t{i}"}) for i in range(5))
     r = run_cli(project.main, "--json", "task", "import", "-", input=body)
@@ -142,6 +154,9 @@ def test_import_from_stdin_subprocess(project: Project) -> None:
         pytest.param('{"id": "X", "title": "a", "priority": -1}\n', "priority", id="negative-priority"),
         pytest.param('[1, 2]\n', "JSON object", id="not-object"),
         pytest.param("\n\n", "nothing to import", id="empty"),
+        pytest.param('{"id": "X", "title": "a"}\n\udcff\udcfe\n', "not UTF-8", id="not-utf8"),
+        pytest.param("[" * 100_000 + "]" * 100_000 + "\n", "nested too deeply", id="deep-json"),
+        pytest.param('{"id": "X", "title": "t\\u001b[2J"}\n', "control character", id="escape-title"),
     ],
 )
 def test_bad_imports_change_nothing(project: Project, tmp_path: Path, content: str, needle: str) -> None:
@@ -149,7 +164,7 @@ def test_bad_imports_change_nothing(project: Project, tmp_path: Path, content: s
     gcj(main, "task", "add", "--title", "keep me")
     before = store_dump(main)
     f = tmp_path / "in.jsonl"
-    f.write_text(content)
+    f.write_bytes(content.encode("utf-8", "surrogateescape"))  # (not-utf8: raw bytes)
     r = gcj(main, "task", "import", str(f))
     assert r.code == 2, (r.stdout, r.stderr)
     assert needle in r.err_json()["error"]["message"]
@@ -183,6 +198,15 @@ BAD_TASK_INPUTS = [
     pytest.param(["claim", "--next", "--ttl", "0"], id="zero-ttl"),
     pytest.param(["claim", "--next", "--ttl", "-5m"], id="negative-ttl"),
     pytest.param(["claim", "--next", "--count", "0"], id="zero-count"),
+    pytest.param(["claim", "--next", "--count", "1001"], id="count-over-the-limit"),
+    pytest.param(["claim", "--next", "--count", "4611686018427387904"], id="huge-count"),
+    pytest.param(["claim", "--next", "--count", "99999999999999999999"], id="huger-count"),
+    pytest.param(["task", "add", "b\x1b]0;pwned\x07x", "--title", "t"], id="escape-in-id"),
+    pytest.param(["task", "add", "z\u2028y", "--title", "t"], id="line-separator-in-id"),
+    pytest.param(["task", "add", "a\u200bb", "--title", "t"], id="zero-width-in-id"),
+    pytest.param(["task", "add", "--title", "ti\x1b[2Jtle"], id="escape-in-title"),
+    pytest.param(["task", "add", "--title", "a\tb"], id="tab-in-title"),
+    pytest.param(["task", "edit", "T-1", "--title", "x\x07"], id="bell-in-edited-title"),
     pytest.param(["claim", "T-1", "--count", "2"], id="count-without-next"),
     pytest.param(["claim", "X\nY"], id="newline-claim"),
     pytest.param(["done", "NOPE"], id="done-unknown"),

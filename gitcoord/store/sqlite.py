@@ -52,6 +52,7 @@ def default_clock() -> Clock:
 
 
 CHECKPOINT_FRAMES = 1000  # SQLite's own wal_autocheckpoint default
+EPOCH_MAX = (1 << 63) - 1  # SQLite INTEGER; past it, arithmetic turns REAL
 
 
 def busy_timeout() -> float:
@@ -151,8 +152,12 @@ class SQLiteTx(SQLiteTasks, SQLiteCommits, Tx):
     # -- counters and metadata ------------------------------------------------
     def reserve_epochs(self, n: int) -> int:
         row = self._q(
-            "UPDATE counters SET value = value + ? WHERE name = 'epoch' RETURNING value", (n,)
+            """UPDATE counters SET value = value + ? WHERE name = 'epoch' AND value <= ?
+               RETURNING value""",
+            (n, EPOCH_MAX - n),
         )
+        if not row:  # (SQLite would go on in REAL, where epochs stop being distinct)
+            raise StoreError(f"the epoch counter cannot grow by {n} more: it is at its limit")
         return int(row[0][0]) - n + 1
 
     def get_meta(self, key: str) -> str | None:
