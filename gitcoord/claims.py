@@ -1334,10 +1334,21 @@ def renew(ctx: Context, *, ttl: float | None = None) -> RenewResult:
     return _write(ctx, holder, op)
 
 
-def release_holder(tx: Tx, actor: Holder, gone: Holder, *, state: str, why: str) -> list[Claim]:
-    """End every current claim of the worktree ``gone`` (its tasks reopen), audited."""
+def release_holder(
+    tx: Tx,
+    actor: Holder,
+    gone: Holder,
+    *,
+    state: str,
+    why: str,
+    epochs: Collection[int] | None = None,
+) -> list[Claim]:
+    """End every current claim of the worktree ``gone`` (or only those of ``epochs``;
+    their tasks reopen), audited."""
     out: list[Claim] = []
     for c in tx.claims(holder=gone, states=("active", "expired")):
+        if epochs is not None and c.epoch not in epochs:
+            continue
         task = tx.get_task(c.task)
         if task is None or task.epoch != c.epoch:
             continue

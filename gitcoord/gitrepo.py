@@ -466,8 +466,31 @@ class Repo(NamedTuple):
         return out
 
     def branch_name_ok(self, name: str) -> bool:
-        proc = self.git("check-ref-format", "--branch", name, check=False)
-        return proc.returncode == 0 and not name.startswith("-")
+        """A name for a new branch, taken literally (``--branch`` alone would accept
+        ``@{-1}``, which it expands)."""
+        if name.startswith("-"):
+            return False
+        literal = self.git("check-ref-format", f"refs/heads/{name}", check=False)
+        if literal.returncode != 0:
+            return False
+        return self.git("check-ref-format", "--branch", name, check=False).returncode == 0
+
+    def delete_branch(self, name: str, *, expect: str) -> bool:
+        """Delete branch ``name`` if it points at ``expect`` (compare-and-swap)."""
+        proc = self.git("update-ref", "-d", f"refs/heads/{name}", expect, check=False)
+        return proc.returncode == 0
+
+    def ignores(self, path: Path) -> bool:
+        """Whether this worktree's ignore rules cover ``path`` (inside it)."""
+        try:
+            rel = "./" + path.relative_to(self.root.resolve()).as_posix()  # (never magic)
+        except ValueError:
+            return False
+        proc = self.git(  # (check-ignore refuses GIT_LITERAL_PATHSPECS)
+            "check-ignore", "-q", "--no-index", "--", rel, env={"GIT_LITERAL_PATHSPECS": "0"},
+            check=False,
+        )
+        return proc.returncode == 0
 
     def worktree_add(self, path: Path, branch: str, start: str) -> None:
         """``git worktree add -b BRANCH PATH START``."""
@@ -476,9 +499,6 @@ class Repo(NamedTuple):
     def worktree_remove(self, path: Path, *, force: bool = False) -> None:
         args = ["worktree", "remove"] + (["--force", "--force"] if force else []) + [str(path)]
         self.git(*args)
-
-    def worktree_prune(self) -> None:
-        self.git("worktree", "prune")
 
     def dirty_paths(self) -> list[str]:
         """Paths with uncommitted changes in this worktree (untracked files included)."""

@@ -120,6 +120,22 @@ def _new_path(ctx: Context, raw: str | None, task_id: str) -> Path:
     p = p.resolve()
     if p.exists() and (not p.is_dir() or any(p.iterdir())):
         raise BadInput(f"{p} already exists and is not an empty directory (choose --path)")
+    parent = p.parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        raise BadInput(f"cannot make {p}: {parent} is not a directory (choose --path)")
+    for e in _entries(ctx):
+        if e.path == p:
+            raise BadInput(
+                f"{p} is still registered as a worktree (its directory is gone):"
+                " run `git worktree prune` or choose --path"
+            )
+        if p.is_relative_to(e.path) and not gitrepo.discover(e.path).ignores(p):
+            raise BadInput(
+                f"{p} is inside the worktree {e.path}, where git would see the new worktree"
+                " as untracked files: choose --path outside it, or add it to .gitignore there"
+            )
     return p
 
 
@@ -153,7 +169,12 @@ def add(
     try:
         ctx.repo.worktree_add(new_path, new_branch, base)
     except GitcoordError:
-        _undo_add(ctx, actor, holder)
+        # Undo only what this command did: its own grant (not a claim the same path
+        # held before, nor one another process made for it meanwhile), and the branch
+        # git may have made before failing (if it still points at the base).
+        ctx.repo.delete_branch(new_branch, expect=base)
+        if result.claimed:
+            _undo_add(ctx, actor, holder, claim.epoch)
         raise
     store = ctx.store()
     with store.transaction() as tx:
@@ -177,11 +198,11 @@ def add(
     return AddResult(new_path, new_branch, base, task, claim, holder.agent, bool(name))
 
 
-def _undo_add(ctx: Context, actor: Holder, holder: Holder) -> None:
+def _undo_add(ctx: Context, actor: Holder, holder: Holder, epoch: int) -> None:
     claims.write_turn(
         ctx,
         lambda tx: claims.release_holder(
-            tx, actor, holder, state="released", why="worktree creation failed"
+            tx, actor, holder, state="released", why="worktree creation failed", epochs={epoch}
         ),
     )
 
@@ -242,18 +263,18 @@ def remove(ctx: Context, target: str, *, force: bool = False) -> RemoveResult:
     entries = _entries(ctx)
     if entries and entries[0].path == path:
         raise BadInput(f"{path} is the main worktree; it cannot be removed")
-    if path.is_dir():
-        if not force:
-            dirty = gitrepo.discover(path).dirty_paths()
-            if dirty:
-                shown = ", ".join(dirty[:5]) + (f" and {len(dirty) - 5} more" if len(dirty) > 5 else "")
-                raise Denied(
-                    f"{path} has uncommitted changes ({shown}); commit or stash them,"
-                    " or use --force to discard them"
-                )
-        ctx.repo.worktree_remove(path, force=force)
-    else:
-        ctx.repo.worktree_prune()
+    if not force and any(e.path == path and e.locked for e in entries):
+        raise Denied(f"{path} is locked (git worktree unlock it first, or use --force)")
+    if path.is_dir() and not force:
+        dirty = gitrepo.discover(path).dirty_paths()
+        if dirty:
+            shown = ", ".join(dirty[:5]) + (f" and {len(dirty) - 5} more" if len(dirty) > 5 else "")
+            raise Denied(
+                f"{path} has uncommitted changes ({shown}); commit or stash them,"
+                " or use --force to discard them"
+            )
+    # (a missing directory too: git then forgets just this worktree)
+    ctx.repo.worktree_remove(path, force=force)
     actor = ctx.holder()
     host = ctx.host
 

@@ -132,3 +132,110 @@ def test_remove_a_worktree_deleted_by_hand(project: Project) -> None:
     assert r.code == 0, r.stderr
     assert [c["task"] for c in r.json()["released_claims"]] == ["T-1"]
     assert str(path) not in git(main, "worktree", "list")
+
+
+def test_a_failed_add_gives_back_only_its_own_claim(project: Project, tmp_path: Path) -> None:
+    """Two `worktree add` racing for one --path: the loser's git fails, and its undo must
+    not release the claim the winner holds for that same path. Here the winner's claim
+    is made first, and the loser's git is made to fail with a ref lock."""
+    from gitcoord import claims, context
+    from gitcoord.models import Holder
+
+    main = project.main
+    j(main, "task", "add", "RA", "--title", "a")
+    j(main, "task", "add", "RB", "--title", "b")
+    target = (tmp_path / "race").resolve()
+    ctx = context.load(main, agent="winner")
+    try:
+        who = Holder(worktree=str(target), host=ctx.host, agent="winner")
+        claims.claim_ids(ctx, ["RA"], holder=who, via="worktree")
+    finally:
+        ctx.close()
+    lock = main / ".git" / "refs" / "heads" / "rb.lock"
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    lock.write_text("")
+    r = j(main, "worktree", "add", "RB", "--path", str(target), "--branch", "rb")
+    assert r.code == 3, r.stderr
+    assert j(main, "task", "show", "RA").json()["task"]["status"] == "claimed"
+    rb = j(main, "task", "show", "RB").json()["task"]
+    assert rb["status"] == "open" and rb["claims"][0]["state"] == "released"
+
+
+def test_racing_adds_on_one_path_leave_the_winner_its_claim(project: Project, tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    main = project.main
+    for t in ("RA", "RB"):
+        j(main, "task", "add", t, "--title", t)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
+    for round_ in range(3):
+        target = tmp_path / f"race-{round_}"
+        procs = [
+            subprocess.Popen(
+                [sys.executable, "-m", "gitcoord", "--json", "worktree", "add", t,
+                 "--path", str(target), "--branch", f"{t.lower()}-{round_}"],
+                cwd=main, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            )
+            for t in ("RA", "RB")
+        ]
+        codes = [p.wait(timeout=60) for p in procs]
+        assert sorted(codes)[0] == 0, codes
+        tasks = {t["id"]: t for t in j(main, "task", "list").json()["tasks"]}
+        for t, code in zip(("RA", "RB"), codes, strict=True):
+            want = "claimed" if code == 0 else "open"
+            assert tasks[t]["status"] == want, (round_, t, codes)
+            if code != 0:  # the loser left no branch behind
+                assert git(main, "branch", "--list", f"{t.lower()}-{round_}").strip() == ""
+        assert j(main, "worktree", "remove", str(target)).code == 0
+
+
+def test_add_refuses_paths_git_cannot_use_and_changes_nothing(project: Project, tmp_path: Path) -> None:
+    import shutil
+
+    main = project.main
+    j(main, "task", "add", "T-1", "--title", "x")
+    j(main, "task", "add", "T-2", "--title", "y")
+    gone = Path(j(main, "worktree", "add", "T-2").json()["path"])
+    shutil.rmtree(gone)  # still registered with git
+    write(main, {"notes.txt": "x\n"})
+    git(main, "checkout", "-q", "-b", "side")
+    git(main, "checkout", "-q", "main")
+    before, branches = store_dump(main), git(main, "branch", "--list")
+    for args in (
+        ["--path", str(main / "notes.txt" / "wt")],  # under a file
+        ["--path", str(gone)],  # a registered worktree whose directory is gone
+        ["--path", str(main / "inner" / "wt")],  # inside a worktree, not ignored there
+        ["--branch", "@{-1}"],  # expanded by `check-ref-format --branch`
+    ):
+        r = j(main, "worktree", "add", "T-1", *args)
+        assert r.code == 2, (args, r.stderr)
+        assert store_dump(main) == before, args
+        assert git(main, "branch", "--list") == branches, args
+    # inside a worktree in a directory it ignores: fine
+    write(main, {".gitignore": ".worktrees/\n"})
+    r = j(main, "worktree", "add", "T-1", "--path", str(main / ".worktrees" / "t1"))
+    assert r.code == 0, r.stderr
+
+
+def test_remove_a_missing_worktree_touches_no_other_and_refuses_locked(project: Project) -> None:
+    import shutil
+
+    main = project.main
+    for t in ("T-1", "T-2", "T-3"):
+        j(main, "task", "add", t, "--title", t)
+    p1, p2, p3 = (Path(j(main, "worktree", "add", t).json()["path"]) for t in ("T-1", "T-2", "T-3"))
+    shutil.rmtree(p1)
+    shutil.rmtree(p2)  # another vanished worktree: not ours to forget
+    assert j(main, "worktree", "remove", str(p1)).code == 0
+    listed = git(main, "worktree", "list")
+    assert str(p1) not in listed and str(p2) in listed
+
+    git(main, "worktree", "lock", str(p3))
+    before = store_dump(main)
+    r = j(main, "worktree", "remove", str(p3))
+    assert r.code == 1 and "locked" in r.err_json()["error"]["message"]
+    assert p3.is_dir() and store_dump(main) == before
+    assert j(main, "worktree", "remove", str(p3), "--force").code == 0
+    assert str(p3) not in git(main, "worktree", "list")
