@@ -12,8 +12,11 @@ when settings are built in code) is the catch-all.
 
 Each command runs with ``sh -c`` in the worktree of the process that made the change,
 gets the event as one JSON document on stdin (and ``GITCOORD_EVENT``,
-``GITCOORD_EVENT_SEQ`` in its environment), and is killed after a timeout
-(``gitcoord.hookTimeout``, default 30s). Hooks run after the transaction committed,
+``GITCOORD_EVENT_SEQ`` in its environment). Its own exit status counts (a
+background job it leaves running is not waited for). The hooks one transaction
+fires share one timeout (``gitcoord.hookTimeout``, default 30s): a command still
+running then is killed, and one that would start after it is recorded as failed
+without running. Hooks run after the transaction committed,
 so the event is already in the audit trail whatever a hook does; a hook that fails
 or times out is recorded as a ``hook.failed`` event (in its own transaction, which
 runs no hooks). Gitcoord commands run *by* a hook run no hooks themselves, so a hook
@@ -26,6 +29,7 @@ import json
 import os
 import signal
 import subprocess
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +42,7 @@ if TYPE_CHECKING:
     from gitcoord.store import Store
 
 TAIL_LINES = 20
+TAIL_CHARS = 4000  # one long line must not flood the audit trail or the terminal
 IN_HOOK_ENV = "GITCOORD_IN_EVENT_HOOK"
 CATCH_ALL = ("*", "all")
 
@@ -54,8 +59,10 @@ class ShellResult:
     def ok(self) -> bool:
         return self.code == 0 and not self.timed_out and self.error is None
 
-    def tail(self, lines: int = TAIL_LINES) -> str:
-        return "\n".join(self.output.rstrip("\n").splitlines()[-lines:])
+    def tail(self, lines: int = TAIL_LINES, chars: int = TAIL_CHARS) -> str:
+        """The last ``lines`` lines, and at most their last ``chars`` characters."""
+        text = "\n".join(self.output.rstrip("\n").splitlines()[-lines:])
+        return text if len(text) <= chars else "…" + text[-(chars - 1) :]
 
     def describe(self) -> str:
         if self.error is not None:
@@ -73,34 +80,56 @@ def run_shell(
     timeout: float,
     env: Mapping[str, str] | None = None,
 ) -> ShellResult:
-    """Run ``sh -c command`` in its own process group; kill the whole group on timeout."""
+    """Run ``sh -c command`` in its own process group and wait for that shell (not for
+    whatever it left running in the background); kill the whole group on timeout.
+
+    Its stdin and output are temporary files, not pipes: a background job that keeps
+    them open cannot hold us up, and a command that never reads its stdin cannot
+    block us writing it. Only the output's tail is kept (:data:`OUTPUT_KEEP` bytes)."""
+    import tempfile
+
     from gitcoord.gitrepo import no_git_env
 
     full_env = no_git_env()
     if env:
         full_env.update(env)
-    try:
-        proc = subprocess.Popen(
-            ["/bin/sh", "-c", command],
-            cwd=cwd,
-            env=full_env,
-            stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    except OSError as e:
-        return ShellResult(command, None, "", error=str(e))
-    try:
-        out, _ = proc.communicate(stdin, timeout=timeout)
-    except subprocess.TimeoutExpired:
-        _kill_group(proc)
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as given:
+        if stdin is not None:
+            given.write(stdin)
+            given.seek(0)
         try:
-            out, _ = proc.communicate(timeout=5)
-        except subprocess.TimeoutExpired:  # a grandchild escaped the group and holds the pipe
-            out = b""
-        return ShellResult(command, None, _text(out), timed_out=True)
-    return ShellResult(command, proc.returncode, _text(out))
+            proc = subprocess.Popen(
+                ["/bin/sh", "-c", command],
+                cwd=cwd,
+                env=full_env,
+                stdin=given if stdin is not None else subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        except OSError as e:
+            return ShellResult(command, None, "", error=str(e))
+        try:
+            code: int | None = proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            code = None
+        except BaseException:  # interrupted: leave nothing running
+            _kill_group(proc)
+            proc.wait()
+            raise
+        if code is None:
+            _kill_group(proc)
+            proc.wait()
+        return ShellResult(command, code, _tail_of(out), timed_out=code is None)
+
+
+OUTPUT_KEEP = 64 * 1024  # bytes of a command's output kept (its tail)
+
+
+def _tail_of(f: Any) -> str:
+    size = f.seek(0, os.SEEK_END)
+    f.seek(max(0, size - OUTPUT_KEEP))
+    return _text(f.read())
 
 
 def _kill_group(proc: subprocess.Popen[bytes]) -> None:
@@ -144,6 +173,9 @@ class Dispatcher:
 
     def __call__(self, events: list[Event]) -> None:
         failures: list[tuple[Event, str, ShellResult]] = []
+        # One budget for all the hooks of one commit: N events with a hanging hook
+        # cost one timeout, not N.
+        deadline = time.monotonic() + self.timeout
         for event in events:
             if event.kind.startswith("hook."):
                 continue
@@ -157,10 +189,15 @@ class Dispatcher:
                 "GITCOORD_EVENT_SEQ": str(event.seq),
             }
             for key, command in todo:
+                left = deadline - time.monotonic()
                 try:
-                    result = run_shell(
-                        command, cwd=self.cwd, stdin=payload, timeout=self.timeout, env=env
-                    )
+                    if left <= 0:
+                        result = ShellResult(
+                            command, None, "", error="not run: the hooks before it used up"
+                            f" gitcoord.hookTimeout ({self.timeout:g}s)",
+                        )
+                    else:
+                        result = run_shell(command, cwd=self.cwd, stdin=payload, timeout=left, env=env)
                 except Exception as e:  # never fatal
                     result = ShellResult(command, None, "", error=f"{type(e).__name__}: {e}")
                 if not result.ok:

@@ -271,6 +271,20 @@ def test_health_gate_timeout(project: Project) -> None:
     assert "timed out" in r.err_json()["error"]["message"]
 
 
+def test_health_gate_judges_the_command_not_its_background_jobs(project: Project) -> None:
+    import time
+
+    main = project.main
+    add(main, ("T1", "one", 1))
+    j(main, "claim", "T1")
+    git(main, "config", "gitcoord.health", "echo ok; (sleep 30 &); exit 0")
+    git(main, "config", "gitcoord.healthTimeout", "5s")
+    t0 = time.monotonic()
+    r = j(main, "done", "T1")
+    assert r.code == 0, r.stderr
+    assert time.monotonic() - t0 < 4
+
+
 def test_renew_extends_claims_with_leases(project: Project) -> None:
     main, a = project.main, project.wt("wt-a")
     add(main, ("T1", "one", 1))

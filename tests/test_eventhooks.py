@@ -88,3 +88,58 @@ def test_lease_events_fire_hooks_too(project: Project, tmp_path: Path) -> None:
     assert run_inproc(b, "--agent", "bob", "release", "--force", "docs/").code == 0
     kinds = [json.loads(line)["kind"] for line in out.read_text().splitlines() if line.strip()]
     assert kinds == ["lease.granted", "lease.force_released"]
+
+
+def test_a_hook_that_leaves_a_background_job_is_judged_by_its_own_exit(project: Project, tmp_path: Path) -> None:
+    """The hook exits 0 at once and leaves a job holding its output: not a timeout, and
+    the command does not wait for the job."""
+    import time
+
+    main = project.main
+    git(main, "config", "gitcoord.hookTimeout", "5s")
+    git(main, "config", "gitcoord.on.task.added", "(sleep 30 &); echo started; exit 0")
+    t0 = time.monotonic()
+    r = run_cli(main, "--json", "task", "add", "BG", "--title", "bg")
+    took = time.monotonic() - t0
+    assert r.code == 0, r.stderr
+    assert took < 4, took  # (well under the 5 s timeout it used to run into)
+    assert [e for e in j(main, "log").json()["events"] if e["kind"] == "hook.failed"] == []
+
+
+def test_hooks_of_one_command_share_one_timeout(project: Project) -> None:
+    """Five events with a hanging hook: one timeout in all, not five; the hooks that did
+    not get to run are recorded as failed."""
+    import time
+
+    main = project.main
+    for t in ("S1", "S2", "S3", "S4", "S5"):
+        assert j(main, "task", "add", t, "--title", t).code == 0
+    git(main, "config", "gitcoord.hookTimeout", "1s")
+    git(main, "config", "gitcoord.on.claim", "sleep 10")
+    t0 = time.monotonic()
+    r = run_cli(main, "--json", "claim", "S1", "S2", "S3", "S4", "S5")
+    took = time.monotonic() - t0
+    assert r.code == 0, r.stderr
+    assert took < 4, took
+    failed = [e["details"] for e in j(main, "log").json()["events"] if e["kind"] == "hook.failed"]
+    assert len(failed) == 5
+    assert sum(1 for f in failed if f["timed_out"]) == 1
+    assert all("not run" in f["error"] for f in failed if not f["timed_out"])
+
+
+def test_a_huge_timeout_and_a_flood_of_output_are_handled(project: Project) -> None:
+    """A timeout of 30 days waits normally (it used to overflow the wait); one huge
+    line of output is kept as a bounded tail, in the audit trail and on the terminal."""
+    main = project.main
+    git(main, "config", "gitcoord.hookTimeout", "30d")
+    git(main, "config", "gitcoord.on.task.added", "head -c 3000000 /dev/zero | tr '\\0' x; exit 1")
+    git(main, "config", "gitcoord.health", "head -c 3000000 /dev/zero | tr '\\0' y; exit 1")
+    git(main, "config", "gitcoord.healthTimeout", "30d")
+    assert j(main, "task", "add", "H", "--title", "h").code == 0
+    [failed] = [e["details"] for e in j(main, "log").json()["events"] if e["kind"] == "hook.failed"]
+    assert failed["exit_code"] == 1 and failed["error"] is None
+    assert 1000 < len(failed["output_tail"]) <= 4000
+    assert j(main, "claim", "H").code == 0
+    r = run_cli(main, "--json", "done", "H")
+    assert r.code == 1, r.stderr
+    assert len(r.stderr) < 10_000 and "yyyy" in r.stderr  # (tail in message and details)
