@@ -828,17 +828,36 @@ def _hook_pre_push(state: _State) -> int:
     from gitcoord.gitrepo import ZERO_SHA
 
     remote = state.args[0] if state.args else "origin"
-    updates = [u for u in checks.parse_push_lines(_read_stdin(state)) if u.local_sha != ZERO_SHA]
-    if not updates:
+    url = state.args[1] if len(state.args) > 1 else None
+    updates = checks.parse_push_lines(_read_stdin(state))
+    framework = not state.args and not updates and os.environ.get("PRE_COMMIT_REMOTE_BRANCH")
+    if framework:
+        # Under the pre-commit framework: no arguments and no stdin, the (first) ref
+        # update that needs checking comes in PRE_COMMIT_* variables instead.
+        remote = os.environ.get("PRE_COMMIT_REMOTE_NAME") or remote
+        url = os.environ.get("PRE_COMMIT_REMOTE_URL") or url
+    updates = [u for u in updates if u.local_sha != ZERO_SHA]
+    if not updates and not framework:
         return 0
     ctx = _context(state)
+    if framework:
+        local = os.environ.get("PRE_COMMIT_LOCAL_BRANCH") or "HEAD"
+        to = os.environ.get("PRE_COMMIT_TO_REF") or ctx.repo.rev_parse(local)
+        if not to:
+            return 0
+        updates = [
+            checks.RefUpdate(
+                local, to, os.environ["PRE_COMMIT_REMOTE_BRANCH"],
+                os.environ.get("PRE_COMMIT_FROM_REF") or ZERO_SHA,
+            )
+        ]
     journal.drain(ctx)  # commits journaled since the last gitcoord command
     pusher = _holder(ctx)
     report = checks.check_push(ctx, remote, updates, pusher=pusher)
     shas = report.commits()
     details = {
         "remote": remote,
-        "url": state.args[1] if len(state.args) > 1 else None,
+        "url": url,
         "updates": [u.to_json() for u in updates],
     }
 

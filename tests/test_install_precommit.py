@@ -123,3 +123,20 @@ def test_the_framework_builds_gitcoord_offline_and_refuses_a_leased_path(project
     passed = run(project.main, "git", "commit", "-m", "an unleased path", env=env)
     assert passed.returncode == 0, passed.stdout + passed.stderr
     assert "gitcoord (leases and stale reads)" in passed.stdout + passed.stderr
+
+    # pre-push through the framework (PRE_COMMIT_* variables, no stdin): a commit that
+    # skipped the pre-commit check is refused at the push
+    r = run(project.main, "pre-commit", "install", "--hook-type", "pre-push", env=env)
+    assert r.returncode == 0, r.stdout + r.stderr
+    bare = tmp_path / "remote.git"
+    assert run(tmp_path, "git", "init", "-q", "--bare", str(bare), env=env).returncode == 0
+    assert run(project.main, "git", "remote", "add", "origin", str(bare), env=env).returncode == 0
+    first = run(project.main, "git", "push", "-q", "--no-verify", "origin", "main", env=env)  # setup
+    assert first.returncode == 0, first.stdout + first.stderr
+    (project.main / "src/app/api.py").write_text("def handler():\n    return 3\n")
+    assert run(project.main, "git", "commit", "-qam", "skip the check", "--no-verify", env=env).returncode == 0
+    pushed = run(project.main, "git", "push", "origin", "main", env=env)
+    assert pushed.returncode != 0, pushed.stdout + pushed.stderr
+    assert "src/app/api.py" in pushed.stdout + pushed.stderr
+    remote_head = run(bare, "git", "rev-parse", "main", env=env).stdout.strip()
+    assert remote_head == run(project.main, "git", "rev-parse", "main~1", env=env).stdout.strip()
