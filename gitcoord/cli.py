@@ -311,7 +311,7 @@ def read(obj: Obj, paths: tuple[str, ...]) -> None:
 )
 @click.option("--worktree", "worktree_filter", metavar="PATH", help="Only this worktree.")
 @click.option("--agent", "agent_filter", metavar="NAME", help="Only this agent's worktrees.")
-@click.option("--since", metavar="WHEN", default="1d", show_default=True, help="How far back refusals and bypasses count.")
+@click.option("--since", metavar="WHEN", default="1d", show_default=True, help="How far back refusals, bypasses and violations count.")
 @pass_obj
 def status(
     obj: Obj,
