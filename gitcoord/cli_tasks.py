@@ -19,8 +19,8 @@ pass_obj = click.pass_obj  # the group's Obj (gitcoord.cli imports this module a
 
 
 def _emit_task(obj: Obj, task: Task, verb: str) -> None:
-    if obj.json:
-        render.emit_json({"task": task.to_json()})
+    if obj.json:  # as of the write that returned it (its updated_at is that store time)
+        render.emit_json({"task": task.to_json(task.updated_at)})
     else:
         render.line(f"{verb} {task.id}: {task.title} ({task.state})")
 
@@ -57,7 +57,7 @@ def task_add(obj: Obj, task_id: str | None, title: str | None, priority: Any, af
 
     task = claims.add_task(obj.ctx(), task_id, title, priority=claims.check_priority(priority), after=after, body=body)
     if obj.json:
-        render.emit_json({"task": task.to_json()})
+        render.emit_json({"task": task.to_json(task.updated_at)})
     else:
         render.line(f"added {task.id}: {task.title} (priority {task.priority})")
 
@@ -177,7 +177,7 @@ def task_import(obj: Obj, file: Any, skip_existing: bool) -> None:
 
     created, skipped = claims.import_tasks(obj.ctx(), file, skip_existing=skip_existing)
     if obj.json:
-        render.emit_json({"created": [t.to_json() for t in created], "skipped": skipped})
+        render.emit_json({"created": [t.to_json(t.updated_at) for t in created], "skipped": skipped})
     else:
         render.line(f"imported {len(created)} task(s)" + (f", skipped {len(skipped)} existing" if skipped else ""))
 

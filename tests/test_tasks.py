@@ -258,3 +258,17 @@ def test_bad_input_via_subprocess(project: Project) -> None:
         assert r.code == 2, (args, r.stderr)
         assert r.err_json()["error"]["code"] in ("not_found", "bad_input", "usage")
     assert store_dump(main) == before
+
+
+def test_task_json_from_writes_says_status_and_whether_the_claim_is_live(project: Project) -> None:
+    """add/unclaim/block/... print the task as `task show` does: with its status, and a
+    claim flagged inactive once it ended (not a bare copy of the last holder)."""
+    main = project.main
+    added = gcj(main, "task", "add", "J-1", "--title", "j").json()["task"]
+    assert added["status"] == "open" and added["claim"] is None
+    assert gcj(main, "claim", "J-1").code == 0
+    released = gcj(main, "unclaim", "J-1").json()["task"]
+    assert released["status"] == "open"
+    assert released["claim"]["active"] is False
+    blocked = gcj(main, "block", "J-1", "--reason", "waiting").json()["task"]
+    assert blocked["status"] == "blocked"
