@@ -93,34 +93,48 @@ def run_shell(
     full_env = no_git_env()
     if env:
         full_env.update(env)
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as given:
-        if stdin is not None:
-            given.write(stdin)
-            given.seek(0)
-        try:
-            proc = subprocess.Popen(
-                ["/bin/sh", "-c", command],
-                cwd=cwd,
-                env=full_env,
-                stdin=given if stdin is not None else subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        except OSError as e:
-            return ShellResult(command, None, "", error=str(e))
-        try:
-            code: int | None = proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            code = None
-        except BaseException:  # interrupted: leave nothing running
-            _kill_group(proc)
-            proc.wait()
-            raise
-        if code is None:
-            _kill_group(proc)
-            proc.wait()
-        return ShellResult(command, code, _tail_of(out), timed_out=code is None)
+    try:
+        with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as given:
+            if stdin is not None:
+                given.write(stdin)
+                given.seek(0)
+            return _run(command, cwd, full_env, given if stdin is not None else None, out, timeout)
+    except OSError as e:  # (no room for the temporary files, or none can be made)
+        return ShellResult(command, None, "", error=str(e))
+
+
+def _run(
+    command: str,
+    cwd: str | os.PathLike[str],
+    env: dict[str, str],
+    given: Any,
+    out: Any,
+    timeout: float,
+) -> ShellResult:
+    try:
+        proc = subprocess.Popen(
+            ["/bin/sh", "-c", command],
+            cwd=cwd,
+            env=env,
+            stdin=given if given is not None else subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    except OSError as e:
+        return ShellResult(command, None, "", error=str(e))
+    try:
+        code: int | None = proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        code = None
+    except BaseException:  # interrupted: leave nothing running
+        _kill_group(proc)
+        proc.wait()
+        raise
+    if code is None:
+        _kill_group(proc)
+        proc.wait()
+    return ShellResult(command, code, _tail_of(out), timed_out=code is None)
 
 
 OUTPUT_KEEP = 64 * 1024  # bytes of a command's output kept (its tail)
