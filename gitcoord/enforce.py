@@ -188,7 +188,7 @@ def lease_keys(touched: Iterable[str]) -> list[str]:
 def build_index(leases: Iterable[Lease]) -> paths.LeaseIndex[Lease]:
     index: paths.LeaseIndex[Lease] = paths.LeaseIndex()
     for lease in leases:
-        index.add(paths.pattern_from_text(lease.pattern), lease)
+        index.add(paths.stored_pattern(lease.pattern, lease.kind, lease.key), lease)
     return index
 
 

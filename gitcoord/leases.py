@@ -84,7 +84,7 @@ def find_conflicts(
                 continue
             if not exclusive and not lease.exclusive:
                 continue  # shared conflicts only with exclusive
-            witness = paths.overlap(p, paths.pattern_from_text(lease.pattern))
+            witness = paths.overlap(p, paths.stored_pattern(lease.pattern, lease.kind, lease.key))
             if witness is not None:
                 out.append(Conflict(requested=p.text, lease=lease, witness=witness))
     return out
@@ -153,7 +153,7 @@ def acquire(
         assert deadline is not None
         time.sleep(min(delay, max(0.0, deadline - time.monotonic())))
         delay = min(delay * 2, 1.0)
-    leased = [paths.pattern_from_text(lease.pattern) for lease in result.granted + result.renewed]
+    leased = [paths.stored_pattern(lease.pattern, lease.kind, lease.key) for lease in result.granted + result.renewed]
     result.stale = stale_paths(
         ctx.repo,
         ctx.repo.head(),

@@ -50,6 +50,7 @@ __all__ = [
     "overlap",
     "parse_pattern",
     "pattern_from_text",
+    "stored_pattern",
     "wildmatch",
 ]
 
@@ -938,6 +939,14 @@ def pattern_from_text(text: str) -> Pattern:
     if ("*" in text or "?" in text or "[" in text) and _has_unescaped_wildcard(text):
         return _make_pattern(text, "glob", _glob_key(text))
     return _make_pattern(text, "file", text)
+
+
+def stored_pattern(text: str, kind: str, key: str) -> Pattern:
+    """A pattern as stored with a lease (its text, kind and key): exact, where
+    :func:`pattern_from_text` would read a file named ``a*b`` as a glob."""
+    if kind not in ("file", "dir", "glob"):
+        raise BadInput(f"unknown pattern kind {kind!r}")
+    return _make_pattern(text, kind, key)
 
 
 def _segments(toks: list[_Tok]) -> list[list[_Tok]]:

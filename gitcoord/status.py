@@ -254,7 +254,7 @@ def _conflicts(
     leases = [lease for lease in leases if not void(lease)]
     index: paths.LeaseIndex[Lease] = paths.LeaseIndex()
     for lease in leases:
-        index.add(paths.pattern_from_text(lease.pattern), lease)
+        index.add(paths.stored_pattern(lease.pattern, lease.kind, lease.key), lease)
     by_path = {s.path: s for s in states}
 
     # 1. changes on paths another worktree leases
@@ -321,7 +321,7 @@ def _conflicts(
             if not s.exists or not s.head or s.behind == 0:
                 continue
             mine = [
-                paths.pattern_from_text(lease.pattern)
+                paths.stored_pattern(lease.pattern, lease.kind, lease.key)
                 for lease in leases
                 if lease.holder.worktree == s.path and lease.holder.host == host
             ]

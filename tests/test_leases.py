@@ -249,3 +249,22 @@ def test_a_lease_whose_worktree_is_gone_is_void(project: Project) -> None:
     shutil.rmtree(a)  # the worktree vanished without releasing
     r = lease(b, "README.md")
     assert r.code == 0, r.stderr  # not enforced any more, even before gc
+
+
+def test_a_file_named_with_wildcard_characters_is_leased_exactly(project: Project) -> None:
+    """SPEC section 2: overlap is exact. The file `docs/a*b` (escaped on the command line)
+    overlaps only patterns that match that name, not everything `a*b` would match as a glob."""
+    a, b = project.wt("wt-a"), project.wt("wt-b")
+    r = lease(a, "docs/a\\*b", agent="alice")
+    assert r.code == 0, r.stderr
+    assert r.json()["granted"][0]["pattern"] == "docs/a*b"
+    assert lease(b, "docs/a[xy]b", agent="bob").code == 0  # matches docs/axb, not docs/a*b
+    assert lease(b, "docs/axb", agent="bob").code == 0
+    r = lease(b, "docs/a?b", agent="bob")  # matches the literal name too
+    assert r.code == 1
+    assert r.err_json()["error"]["details"]["conflicts"][0]["witness"] == "docs/a*b"
+    # and the hooks see the same: bob may commit docs/axb
+    write(b, {"docs/axb": "x\n"})
+    git(b, "add", "docs/axb")
+    r = run_cli(b, "--json", "check", "--staged", env={"GITCOORD_AGENT": "bob"})
+    assert r.code == 0, r.stderr
