@@ -279,7 +279,7 @@ def _fast_pre_commit() -> bool:
     if code not in (0, 1):
         return False  # no such integration ref: let the full check resolve it
     with open(os.path.join(git_dir, OK_FILE), "w") as f:
-        f.write(tree + "\n")
+        f.write(f"{tree} {_git_pid()}\n")
     return True
 
 
@@ -535,24 +535,48 @@ def _record(state: _State, kind: str, holder: Holder | None, **kw: Any) -> str:
 
 
 def _consume_ok(repo: Repo, head: str) -> bool:
-    """Empty the pre-commit pass file; True when it named the tree of ``head``."""
+    """Empty the pre-commit pass file; True when it named the tree of ``head`` and was
+    left by the git process running this hook (the same `git commit`)."""
     path = repo.git_dir / OK_FILE
     try:
-        checked = path.read_text().strip()
+        checked, _, by = path.read_text().strip().partition(" ")
     except OSError:
         return False
     if not checked:
         return False
     path.write_text("")
+    if by != str(_git_pid()):
+        return False
     proc = repo.git("rev-parse", "--verify", "--quiet", f"{head}^{{tree}}", check=False)
     return proc.stdout.decode().strip() == checked
+
+
+def _git_pid() -> int:
+    """The git process running this hook: our parent when a shim execs us; its parent
+    (or further up) when the pre-commit framework stands between (Linux: /proc)."""
+    pid = os.getppid()
+    here = pid
+    for _ in range(3):
+        try:
+            with open(f"/proc/{here}/comm") as f:
+                comm = f.read().strip()
+            if comm == "git" or comm.startswith("git-"):
+                return here
+            with open(f"/proc/{here}/stat") as f:
+                stat = f.read()
+            here = int(stat.rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            break
+        if here <= 1:
+            break
+    return pid
 
 
 def _write_ok(repo: Repo, tree: str | None) -> None:
     if not tree:
         return
     try:
-        (repo.git_dir / OK_FILE).write_text(tree + "\n")
+        (repo.git_dir / OK_FILE).write_text(f"{tree} {_git_pid()}\n")
     except OSError as e:  # the post-commit shim then checks the commit itself
         from gitcoord import journal
 
@@ -579,7 +603,10 @@ def _failure(state: _State, e: BaseException) -> int:
             try:  # the commit exists: journal it for a later check rather than lose it
                 head = state.ctx.repo.head()
                 if head:
-                    journal.append_commit(state.ctx.repo.common_dir, "unverified", head, str(state.ctx.repo.root))
+                    journal.append_commit(
+                        state.ctx.repo.common_dir, "unverified", head, str(state.ctx.repo.root),
+                        agent=os.environ.get("GITCOORD_AGENT"),
+                    )
             except Exception as again:
                 journal.log_error(state.common_dir, "journaling the commit failed too", again)
         _err(
@@ -724,7 +751,9 @@ def _hook_post_commit(state: _State) -> int:
     if _consume_ok(repo, head):
         # pre-commit checked exactly this tree (e.g. run by the pre-commit framework,
         # which has no shell fast path): journal it like the shim does, check nothing twice
-        journal.append_commit(repo.common_dir, "post-commit", head, str(repo.root))
+        journal.append_commit(
+            repo.common_dir, "post-commit", head, str(repo.root), agent=os.environ.get("GITCOORD_AGENT")
+        )
         return 0
     facts = journal.commit_facts(repo, [head]).get(head)
     if facts is None:
@@ -752,7 +781,9 @@ def _hook_post_commit(state: _State) -> int:
                     paths=[v.path for v in report.errors if v.path],
                 )
     except StoreError as e:
-        journal.append_commit(repo.common_dir, "unverified", head, str(repo.root))
+        journal.append_commit(
+            repo.common_dir, "unverified", head, str(repo.root), agent=os.environ.get("GITCOORD_AGENT")
+        )
         _err(checks.banner([
             f"gitcoord: commit {head[:12]} skipped the gitcoord check and cannot be checked now:",
             f"gitcoord:   {e.message}",

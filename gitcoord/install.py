@@ -111,6 +111,11 @@ journal=$common/gitcoord/journal
 if [ -n "$common" ] && [ ! -d "$common/gitcoord" ]; then
     mkdir -p "$common/gitcoord" 2>/dev/null
 fi
+# The agent, as GITCOORD_AGENT names it (a name that would break the line is left out:
+# the worktree's bound name or its directory name stands in, as for any command).
+agent=${{GITCOORD_AGENT-}}
+case $agent in *'\t'* | *'
+'*) agent= ;; esac
 """
 
 _FALLBACK = """# The journal could not be written{why}: record it now, the slow way.
@@ -134,16 +139,19 @@ if [ -x "$0.legacy" ]; then
 fi
 """
     + _WHERE
-    + """# hook-impl pre-commit leaves the tree id it checked in gitcoord-precommit-ok; a pass counts
-# for this commit only (a pass left by an aborted commit never covers a later one).
+    + """# hook-impl pre-commit leaves "<tree> <git pid>" in gitcoord-precommit-ok: the tree it
+# checked, and the git process that ran it. A pass counts for this commit only: the same
+# tree, made by the same `git commit` (our parent), so a pass left by an aborted commit
+# never covers a later one, even of the same tree (say, retried with --no-verify).
 # Once read it is emptied (a redirection: no process to start), never left to count twice.
 checked=
+by=
 if [ -n "$gitdir" ] && [ -s "$gitdir/gitcoord-precommit-ok" ]; then
-    IFS= read -r checked < "$gitdir/gitcoord-precommit-ok"
+    IFS=' ' read -r checked by < "$gitdir/gitcoord-precommit-ok"
     true 2>/dev/null > "$gitdir/gitcoord-precommit-ok"
 fi
-if [ -n "$tree" ] && [ "$checked" = "$tree" ] && [ -n "$top" ] &&
-    printf 'post-commit\\t%s\\t%s\\t%s\\n' "$head" "$top" "$now" 2>/dev/null >> "$journal"; then
+if [ -n "$tree" ] && [ "$checked" = "$tree" ] && [ "$by" = "$PPID" ] && [ -n "$top" ] &&
+    printf 'post-commit\\t%s\\t%s\\t%s\\t%s\\n' "$head" "$top" "$now" "$agent" 2>/dev/null >> "$journal"; then
     exit $status
 fi
 """
@@ -166,7 +174,7 @@ if [ -n "$gitdir" ] && [ -s "$gitdir/gitcoord-precommit-ok" ]; then
     true 2>/dev/null > "$gitdir/gitcoord-precommit-ok"
 fi
 if [ -n "$head" ] && [ -n "$top" ] &&
-    printf 'post-merge\\t%s\\t%s\\t%s\\t%s\\n' "$head" "$top" "$now" "$1" 2>/dev/null >> "$journal"; then
+    printf 'post-merge\\t%s\\t%s\\t%s\\t%s\\t%s\\n' "$head" "$top" "$now" "$1" "$agent" 2>/dev/null >> "$journal"; then
     exit $status
 fi
 """
@@ -191,7 +199,7 @@ if [ -n "$top" ]; then
     ok=1
     while read -r old new rest; do
         [ -n "$new" ] || continue
-        printf 'post-rewrite\\t%s\\t%s\\t%s\\t%s\\t%s\\n' "$1" "$old" "$new" "$top" "$now" 2>/dev/null >> "$journal" || { ok=; break; }
+        printf 'post-rewrite\\t%s\\t%s\\t%s\\t%s\\t%s\\t%s\\n' "$1" "$old" "$new" "$top" "$now" "$agent" 2>/dev/null >> "$journal" || { ok=; break; }
     done <<EOF
 $input
 EOF

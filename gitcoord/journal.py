@@ -96,10 +96,20 @@ def _clean(text: str) -> str:
     return text.replace("\t", " ").replace("\n", " ")
 
 
-def append_commit(common_dir: Path, kind: str, sha: str, worktree: str, when: float | None = None) -> None:
-    """``post-commit`` / ``unverified`` line for ``sha`` made in ``worktree``."""
+def append_commit(
+    common_dir: Path,
+    kind: str,
+    sha: str,
+    worktree: str,
+    when: float | None = None,
+    *,
+    agent: str | None = None,
+) -> None:
+    """``post-commit`` / ``unverified`` line for ``sha`` made in ``worktree`` (by
+    ``agent``: GITCOORD_AGENT, if set)."""
     t = int(when if when is not None else time.time())
-    append_raw(common_dir, f"{kind}\t{sha}\t{_clean(worktree)}\t{t}\n".encode(errors="surrogateescape"))
+    line = f"{kind}\t{sha}\t{_clean(worktree)}\t{t}\t{_clean(agent or '')}\n"
+    append_raw(common_dir, line.encode(errors="surrogateescape"))
 
 
 def append_event(
@@ -179,13 +189,14 @@ def parse_line(line: str) -> Entry | None:
     try:
         if kind in ("post-commit", "unverified") and len(parts) >= 4:
             return Entry(kind, sha=parts[1], worktree=parts[2], time=_float(parts[3]),
-                         agent=parts[4] if len(parts) > 4 and parts[4] else None)
+                         agent=_agent(parts, 4))
         if kind == "post-merge" and len(parts) >= 4:
             squash = len(parts) > 4 and parts[4].strip() not in ("", "0")
-            return Entry(kind, sha=parts[1], worktree=parts[2], time=_float(parts[3]), squash=squash)
+            return Entry(kind, sha=parts[1], worktree=parts[2], time=_float(parts[3]), squash=squash,
+                         agent=_agent(parts, 5))
         if kind == "post-rewrite" and len(parts) >= 6:
             return Entry(kind, rewrite=parts[1], old_sha=parts[2], sha=parts[3],
-                         worktree=parts[4], time=_float(parts[5]))
+                         worktree=parts[4], time=_float(parts[5]), agent=_agent(parts, 6))
         if kind == "event" and len(parts) >= 2:
             doc = json.loads("\t".join(parts[1:]))
             if isinstance(doc, dict) and isinstance(doc.get("kind"), str):
@@ -193,6 +204,12 @@ def parse_line(line: str) -> Entry | None:
     except ValueError:
         return None
     return None
+
+
+def _agent(parts: list[str], i: int) -> str | None:
+    """The agent field of a journal line (GITCOORD_AGENT when the hook ran), if any."""
+    name = parts[i].strip() if len(parts) > i else ""
+    return name if name and "\0" not in name and "\r" not in name else None
 
 
 def _is_sha(s: str) -> bool:

@@ -316,3 +316,38 @@ def test_a_boolean_key_written_without_value_is_true(project: Project) -> None:
     ok(b, "add", "docs/guide.md")
     err = refused(b, "commit", "-qm", "unleased")
     assert "docs/guide.md" in err
+
+
+def test_a_pass_left_by_an_aborted_commit_never_covers_a_no_verify_retry(project: Project) -> None:
+    """pre-commit passed, then the commit aborted (empty message); meanwhile another
+    worktree leased the path. Retrying the same tree with --no-verify is a violation:
+    the old pass belonged to another `git commit`."""
+    a, b = project.wt("wt-a"), project.wt("wt-b")
+    write(b, "docs/guide.md", "# b's guide\n")
+    ok(b, "add", "docs/guide.md")
+    aborted = sh(b, "commit", "-m", "")
+    assert aborted.returncode != 0 and "empty commit message" in aborted.stderr
+    lease(a, "docs/guide.md")
+    proc = sh(b, "commit", "-q", "-m", "retry, unchecked", "--no-verify")
+    assert proc.returncode == 0
+    assert "VIOLATION" in proc.stderr and "docs/guide.md" in proc.stderr
+    v = events(b, "commit.violation")
+    assert v and v[-1]["shas"] == [head(b)]
+
+
+def test_commits_are_recorded_under_the_agent_git_ran_for(project: Project) -> None:
+    """GITCOORD_AGENT names the agent of a commit, on the journal fast path too (SPEC
+    section 1: --agent, else GITCOORD_AGENT, else the bound name, else the directory)."""
+    a = project.wt("wt-a")
+    write(a, API, "def handler():\n    return 'agent'\n")
+    ok(a, "commit", "-qam", "by claude", env={"GITCOORD_AGENT": "claude-7"})
+    sha = head(a)
+    assert journal_lines(project)[-1].split("\t")[4] == "claude-7"
+    recorded = [e for e in events(a, "commit.recorded") if e["shas"] == [sha]]
+    assert recorded and recorded[0]["agent"] == "claude-7"
+    # a name that would break a journal line is left out: the directory name stands in
+    write(a, API, "def handler():\n    return 'tab'\n")
+    ok(a, "commit", "-qam", "odd name", env={"GITCOORD_AGENT": "a\tb"})
+    sha = head(a)
+    recorded = [e for e in events(a, "commit.recorded") if e["shas"] == [sha]]
+    assert recorded and recorded[0]["agent"] == "wt-a"

@@ -50,7 +50,8 @@ def test_a_clean_commit_passes_fast_and_leaves_the_checked_tree(project: Project
     ok_file = project.main / ".git" / "worktrees" / "wt-b" / hookimpl.OK_FILE
     ok_file.unlink(missing_ok=True)
     assert fast(b, monkeypatch)
-    assert ok_file.read_text().strip() == ok(b, "write-tree").strip()
+    tree, by = ok_file.read_text().split()
+    assert tree == ok(b, "write-tree").strip() and by.isdigit()  # the tree, and git's pid
     assert full_passes(b)
 
 

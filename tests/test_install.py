@@ -130,7 +130,7 @@ code=0
 [ -f "$log.exit.$hook" ] && code=$(cat "$log.exit.$hook")
 if [ "$code" = 0 ]; then
     case $hook in
-    pre-commit | pre-merge-commit) git write-tree > "$(git rev-parse --git-dir)/gitcoord-precommit-ok" ;;
+    pre-commit | pre-merge-commit) echo "$(git write-tree) $PPID" > "$(git rev-parse --git-dir)/gitcoord-precommit-ok" ;;
     esac
 fi
 exit $code
@@ -383,7 +383,7 @@ def test_commits_in_every_worktree_are_journaled_without_python(project: Project
 
     lines = journal(project)
     assert [(ln[0], ln[1], ln[2]) for ln in lines] == [("post-commit", shas[n], str(t)) for n, t in tops.items()]
-    assert all(ln[3].isdigit() and len(ln) == 4 for ln in lines)
+    assert all(ln[3].isdigit() and len(ln) == 5 and ln[4] == "" for ln in lines)  # (no GITCOORD_AGENT)
     # Python ran once per commit: the pre-commit check, in that worktree. Never post-commit.
     assert [(c[0], c[2]) for c in fake.calls()] == [("pre-commit", str(t)) for t in tops.values()]
 
@@ -433,7 +433,7 @@ def test_amend_rebase_and_merge_are_journaled(project: Project, fake: Fake) -> N
     ok(project.main, "merge", "-q", "--no-ff", "-m", "merge wt-a", "wt-a")
     merged = ok(project.main, "rev-parse", "HEAD").strip()
     merges = [ln for ln in journal(project) if ln[0] == "post-merge"]
-    assert [ln[1:3] + ln[4:] for ln in merges] == [[merged, str(project.main), "0"]]
+    assert [ln[1:3] + ln[4:] for ln in merges] == [[merged, str(project.main), "0", ""]]  # (squash 0, no agent)
     assert "pre-merge-commit" in fake.hooks_called()
     assert not pass_left(project.main / ".git")
     assert edit_commit(project.wt("wt-b"), "tests/t.py", "x = 1\n", "t").returncode == 0

@@ -189,7 +189,8 @@ def test_python_post_commit_after_a_passed_pre_commit_only_journals(project: Pro
     cli_ok(a, "leases")  # drain what the shim journaled
     git_dir = Path(ok(a, "rev-parse", "--absolute-git-dir").strip())
     tree = ok(a, "rev-parse", "HEAD^{tree}").strip()
-    (git_dir / "gitcoord-precommit-ok").write_text(tree + "\n")
+    # (left by "the git process" running the hook: here, this test process)
+    (git_dir / "gitcoord-precommit-ok").write_text(f"{tree} {os.getpid()}\n")
     env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
     proc = subprocess.run(
         [sys.executable, "-m", "gitcoord", "hook-impl", "post-commit"],
