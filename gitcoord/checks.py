@@ -344,7 +344,7 @@ def store_failure_text(e: BaseException, action: str) -> str:
             "GITCOORD_BUSY_TIMEOUT sets how long)"
         )
     elif isinstance(e, StoreCorrupt):
-        why = f"the gitcoord store is corrupt: {getattr(e, 'message', e)}"
+        why = str(getattr(e, "message", e))  # ("the gitcoord store is corrupt (...): where")
     elif isinstance(e, GitcoordError):
         why = e.message
     else:

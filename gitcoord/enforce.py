@@ -317,8 +317,9 @@ def fixes(violations: Sequence[Violation], *, action: str = "commit") -> list[st
         out.append(f"lease them first: gitcoord lease {_args(unleased)}")
     if any(v.rule == UNRECORDED for v in errors):
         out.append(
-            "commit from a worktree with the gitcoord hooks installed (gitcoord install), "
-            "then push again"
+            "in the clone, run any gitcoord command (it records the commits its hooks"
+            " journaled; without hooks, `gitcoord install` first and commit again), then push"
+            " again"
         )
     return out
 

@@ -531,7 +531,7 @@ class Repo(NamedTuple):
         """Uncommitted paths (both sides of renames, untracked included) and the count of
         each kind, from one ``git status`` (which trusts the index's stat data and the
         untracked cache where enabled, so an unchanged tree costs stat calls only)."""
-        proc = self.git("status", "--porcelain=v1", "-z", "--untracked-files=normal")
+        proc = self.git("status", "--porcelain=v1", "-z", "--untracked-files=all")
         out: list[str] = []
         kinds = {"staged": 0, "unstaged": 0, "untracked": 0, "conflicted": 0}
         items = zsplit(proc.stdout)

@@ -72,6 +72,7 @@ def test_corrupt_store_refuses_and_a_no_verify_commit_is_checked_later(project: 
     ok(b, "add", "-A")
     err = refused(b, "commit", "-m", "corrupt")
     assert "corrupt" in err and "GITCOORD_BYPASS" in err
+    assert err.count("is corrupt") == 1, err  # said once
     # --no-verify: the commit exists, cannot be checked now, is journaled as unverified
     proc = sh(b, "commit", "-q", "-m", "unchecked", "--no-verify")
     assert proc.returncode == 0 and "Traceback" not in proc.stderr

@@ -221,3 +221,22 @@ def test_leases_of_a_vanished_worktree_are_void_and_point_to_gc(project: Project
     assert c["worktrees"] == [str(a)] and c["next_step"] == "gitcoord gc"
     run_cli(project.main, "gc")
     assert "abandoned" not in kinds(status(project.main).json())
+
+
+def test_new_files_in_new_directories_are_seen_one_by_one(project: Project) -> None:
+    """git status folds an untracked directory into `dir/`: status must still see each
+    new file, both for leases on them and for overlaps between worktrees."""
+    main, a, b = project.main, project.wt("wt-a"), project.wt("wt-b")
+    assert run_cli(a, "--agent", "alice", "lease", "src/new/mod.py", "src/**/*.rs").code == 0
+    write(b, {"src/new/mod.py": "x = 1\n", "src/rs/lib.rs": "fn main() {}\n"})
+    doc = status(main).json()
+    violated = sorted(p for c in doc["conflicts"] if c["kind"] == "lease_violation" for p in c["paths"])
+    assert violated == ["src/new/mod.py", "src/rs/lib.rs"]
+    write(main, {"src/new/other.py": "y = 2\n"})  # another file in the same new directory
+    doc = status(main).json()
+    assert [c for c in doc["conflicts"] if c["kind"] == "overlap"] == []
+
+
+def test_status_of_a_worktree_that_is_not_there_is_bad_input(project: Project) -> None:
+    r = status(project.main, "--worktree", "/no/such/worktree")
+    assert r.code == 2 and "no worktree" in r.err_json()["error"]["message"]
