@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any, NamedTuple
 
 from gitcoord.models import Event, Holder
-from gitcoord.store.base import Tx
+from gitcoord.store.base import EVENTS_HEAD_KEY, Tx
 
 try:  # CPython's built-in SHA-256: same digests as hashlib, without loading OpenSSL
     from _sha256 import sha256 as _sha256  # type: ignore[import-not-found]  # <= 3.11
@@ -167,6 +167,19 @@ def verify(tx: Tx) -> VerifyResult:
             problems.append({"seq": ev.seq, "problem": "content changed: hash does not match"})
         prev = ev.hash
         expect_seq = ev.seq + 1
+    head = tx.get_meta(EVENTS_HEAD_KEY)  # kept by every commit that appended events
+    if head:
+        head_seq, head_hash = head.split(" ", 1)
+        if int(head_seq) != expect_seq - 1 or head_hash != prev:
+            problems.append(
+                {
+                    "seq": int(head_seq),
+                    "problem": f"the trail ends at seq {expect_seq - 1}, but its recorded head is"
+                    f" seq {head_seq}: the newest events were removed or replaced",
+                }
+            )
+    for seq in tx.events_mis_indexed():
+        problems.append({"seq": seq, "problem": "task column changed: it is not the task in details"})
     return VerifyResult(not problems, checked, first, last, problems)
 
 

@@ -96,6 +96,20 @@ def test_prune_keeps_chain_verifiable(project: Project) -> None:
     assert run_cli(project.main, "audit", "verify", env=later).code == 1
 
 
+def test_prune_after_a_clock_step_back_removes_only_the_old_prefix(project: Project) -> None:
+    """The newest event carries a time ten days back (the clock stepped back): pruning
+    everything older than five days must keep every event after the first recent one,
+    and report what it deleted."""
+    busy(project)  # four events, now
+    back = {"GITCOORD_TEST_CLOCK_OFFSET": str(-10 * 86400)}
+    run_cli(project.main, "--agent", "x", "lease", "docs/", env=back)  # seq 5, ten days ago
+    r = run_cli(project.main, "--json", "prune", "--before", "5d")
+    assert r.code == 0 and r.json()["deleted"] == 0
+    seqs = [e["seq"] for e in run_cli(project.main, "--json", "log").json()["events"]]
+    assert seqs[:5] == [1, 2, 3, 4, 5]
+    assert run_cli(project.main, "--json", "audit", "verify").json()["ok"]
+
+
 _json_leaf = st.one_of(
     st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False), st.text(max_size=8)
 )
@@ -119,3 +133,27 @@ def test_canonical_details_are_what_a_json_round_trip_gives(details: dict[str, A
     assert got == want
     assert list(got) == list(want)
     assert json.dumps(got) == json.dumps(want)
+
+
+def test_verify_detects_removed_newest_events_and_a_changed_task_index(project: Project) -> None:
+    """SPEC section 6: verify detects tampering. Deleting the newest events leaves a
+    valid chain, so the head each commit records must catch it; rewriting the task
+    column would make `log --task` lie, so it must agree with the hashed details."""
+    busy(project)
+    run_cli(project.main, "task", "add", "T-9", "--title", "x")
+    assert run_cli(project.main, "--json", "audit", "verify").json()["ok"]
+    con = sqlite3.connect(db_path(project))
+    with con:
+        con.execute("DELETE FROM events WHERE seq = (SELECT max(seq) FROM events)")
+    con.close()
+    r = run_cli(project.main, "--json", "audit", "verify")
+    assert r.code == 1 and "newest events were removed" in json.dumps(r.json()["problems"])
+    run_cli(project.main, "task", "add", "T-10", "--title", "y")  # a new head
+    assert run_cli(project.main, "--json", "audit", "verify").json()["ok"]
+    con = sqlite3.connect(db_path(project))
+    with con:
+        con.execute("UPDATE events SET task = 'T-9' WHERE seq = 1")
+    con.close()
+    r = run_cli(project.main, "--json", "audit", "verify")
+    assert r.code == 1
+    assert r.json()["problems"] == [{"seq": 1, "problem": "task column changed: it is not the task in details"}]

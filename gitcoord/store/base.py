@@ -23,6 +23,9 @@ __all__ = ["SCHEMA_VERSION", "EventQuery", "NewLease", "Store", "Tx"]
 
 
 
+
+EVENTS_HEAD_KEY = "audit.head"  # meta: "seq hash" of the newest event, kept by every commit
+
 class NewLease(NamedTuple):
     pattern: str
     kind: str
@@ -138,6 +141,11 @@ class Tx(TasksTx, CommitsTx, abc.ABC):
     @abc.abstractmethod
     def iter_events(self) -> Iterator[Event]:
         """Every event, oldest first (for export and verification)."""
+
+    @abc.abstractmethod
+    def events_mis_indexed(self) -> list[int]:
+        """Seqs of events whose task column (what ``log --task`` finds them by) is not
+        the task their hashed details name."""
 
     @abc.abstractmethod
     def delete_events_before(self, ts: float) -> list[Event]:

@@ -14,7 +14,7 @@ from typing import Any
 
 from gitcoord.errors import SchemaTooNew, StoreCorrupt, StoreError, StoreLocked
 from gitcoord.models import Clock, Event, Holder, Lease, Message, Read, SystemClock
-from gitcoord.store.base import SCHEMA_VERSION, EventQuery, NewLease, Store, Tx
+from gitcoord.store.base import EVENTS_HEAD_KEY, SCHEMA_VERSION, EventQuery, NewLease, Store, Tx
 from gitcoord.store.migrations import SQLITE_MIGRATIONS
 from gitcoord.store.sqlite_commits import SQLiteCommits
 from gitcoord.store.sqlite_tasks import SQLiteTasks
@@ -409,8 +409,22 @@ class SQLiteTx(SQLiteTasks, SQLiteCommits, Tx):
         for row in cur:
             yield _event(row)
 
+    def events_mis_indexed(self) -> list[int]:
+        rows = self._q(
+            """SELECT seq FROM events
+                WHERE task IS NOT NULL AND task IS NOT json_extract(details, '$.task')
+                ORDER BY seq"""
+        )
+        return [int(r[0]) for r in rows]
+
     def delete_events_before(self, ts: float) -> list[Event]:
-        rows = self._q(f"SELECT {_EVENT_COLS} FROM events WHERE ts < ? ORDER BY seq", (ts,))
+        # The oldest events up to the first at or after ``ts`` (a clock that stepped back
+        # can leave older times further on: those stay, as does everything after them).
+        stop = self._q("SELECT min(seq) FROM events WHERE ts >= ?", (ts,))[0][0]
+        if stop is None:
+            rows = self._q(f"SELECT {_EVENT_COLS} FROM events ORDER BY seq")
+        else:
+            rows = self._q(f"SELECT {_EVENT_COLS} FROM events WHERE seq < ? ORDER BY seq", (stop,))
         if rows:
             last = rows[-1]["seq"]
             self.conn.execute("DELETE FROM event_paths WHERE seq <= ?", (last,))
@@ -659,6 +673,9 @@ class SQLiteStore(Store):
                 self.conn.execute("ROLLBACK")
             raise
         try:
+            if tx.new_events:  # the head of the audit trail, for `audit verify`
+                last = tx.new_events[-1]
+                tx.set_meta(EVENTS_HEAD_KEY, f"{last.seq} {last.hash}")
             self.conn.execute("COMMIT")
         except sqlite3.Error as e:
             if self.conn.in_transaction:
