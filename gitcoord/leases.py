@@ -396,6 +396,12 @@ def record_reads(ctx: Context, raw_paths: Sequence[str]) -> list[Read]:
     norm = list(
         dict.fromkeys(paths.normalize_path(r, cwd=ctx.cwd, root=ctx.repo.root) for r in raw_paths)
     )
+    for path in norm:  # a read set holds files: a directory or a glob would record nothing
+        full = ctx.repo.root / path
+        if full.is_dir() and not full.is_symlink():
+            raise BadInput(f"{path} is a directory: read takes files (say, $(git ls-files {path}))")
+        if any(c in path for c in "*?[") and not full.exists() and not full.is_symlink():
+            raise BadInput(f"no file {path}: read takes file paths, not globs")
     head = ctx.repo.head()
     blobs = ctx.repo.blobs_at(head, norm)
     holder = ctx.holder()

@@ -133,6 +133,11 @@ def _relativize(
     for segment in rel.split("/"):
         if _is_dotgit(segment):
             raise BadInput(f"path inside .git is not allowed: {raw!r}")
+    parent = rel.rpartition("/")[0]
+    if parent and _strip_root(os.path.realpath(os.path.join(root_real, parent)), root_real) is None:
+        # a directory on the way is a symlink out of the tree (the last component may be
+        # a symlink: git tracks those as files of their own)
+        raise BadInput(f"path is outside the repository (through a symlink): {raw!r}")
     return rel
 
 

@@ -268,3 +268,23 @@ def test_a_file_named_with_wildcard_characters_is_leased_exactly(project: Projec
     git(b, "add", "docs/axb")
     r = run_cli(b, "--json", "check", "--staged", env={"GITCOORD_AGENT": "bob"})
     assert r.code == 0, r.stderr
+
+
+def test_paths_through_a_symlink_out_of_the_tree_and_odd_reads_are_bad_input(project: Project, tmp_path: Path) -> None:
+    """SPEC section 2: anything that resolves outside the repository is bad input. And
+    a read set holds files: a directory or a glob would record an absent file."""
+    import os
+
+    a = project.wt("wt-a")
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret").write_text("x\n")
+    os.symlink(outside, a / "outlink")
+    (a / "inlink").symlink_to(a / "src")  # a symlink that stays inside is fine
+    before = store_dump(project.main)
+    for args in (["lease", "outlink/secret"], ["read", "outlink/secret"], ["read", "src/app"], ["read", "src/*.py"]):
+        r = run_cli(a, "--json", *args)
+        assert r.code == 2, (args, r.stdout, r.stderr)
+        assert store_dump(project.main) == before, args
+    assert run_cli(a, "--json", "lease", "inlink/app/api.py").code == 0
+    assert run_cli(a, "--json", "read", "src/app/api.py").code == 0
