@@ -22,7 +22,7 @@ import re
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -470,7 +470,39 @@ def _exists(path: Path) -> bool:
 
 
 def _is_ours(path: Path) -> bool:
-    return _exists(path) and marker_version(_read(path)) is not None
+    """Our shim: a regular file with our marker (we never write symlinks: a symlink is
+    always someone else's, whatever it points to)."""
+    return _exists(path) and not os.path.islink(path) and marker_version(_read(path)) is not None
+
+
+def _move_aside(path: Path, legacy: Path, foreign: Collection[str]) -> None:
+    """Move a foreign hook to ``legacy``. A symlink to a sibling hook that is moved
+    aside too (``pre-merge-commit -> pre-commit``) follows it: ``-> pre-commit.legacy``
+    (else it would run our shim in its place, and dangle once we are uninstalled)."""
+    target = os.readlink(path) if os.path.islink(path) else None
+    if target is not None and "/" not in target and target in foreign:
+        try:
+            os.symlink(target + LEGACY_SUFFIX, legacy)
+        except OSError as e:
+            raise EnvironmentFailure(f"cannot make {legacy}: {e.strerror or e}") from e
+        _remove(path)
+        return
+    _rename(path, legacy)
+
+
+def _restore(legacy: Path, path: Path) -> None:
+    """Undo :func:`_move_aside`."""
+    target = os.readlink(legacy) if os.path.islink(legacy) else None
+    if target is not None and target.endswith(LEGACY_SUFFIX) and "/" not in target:
+        sibling = target[: -len(LEGACY_SUFFIX)]
+        if sibling in ALL_HOOKS:
+            try:
+                os.symlink(sibling, path)
+            except OSError as e:
+                raise EnvironmentFailure(f"cannot restore {path}: {e.strerror or e}") from e
+            _remove(legacy)
+            return
+    _rename(legacy, path)
 
 
 def _write_atomic(path: Path, text: str) -> None:
@@ -611,8 +643,11 @@ def install(
                 details={"conflicts": [str(p) for p, _ in conflicts]},
             )
         for d in dirs:
+            # classified before anything is written: a symlink to a sibling hook must
+            # be judged by what it pointed to, not by our shim written there meanwhile
+            foreign = {h for h in hooks if _exists(d / h) and not _is_ours(d / h)}
             for h in hooks:
-                reports.append(_install_one(d, h, render(h, python)))
+                reports.append(_install_one(d, h, render(h, python), foreign))
     for r in reports:
         warnings.extend(f"{r.hook}: {n}" for n in r.notes if n.startswith("warning:"))
     notes: list[str] = []
@@ -636,13 +671,13 @@ def install(
     )
 
 
-def _install_one(d: Path, hook: str, text: str) -> HookReport:
+def _install_one(d: Path, hook: str, text: str, foreign: Collection[str] = ()) -> HookReport:
     path = d / hook
     legacy = d / (hook + LEGACY_SUFFIX)
     notes: list[str] = []
     moved = False
     current = _read(path)
-    version = marker_version(current) if current is not None else None
+    version = marker_version(current) if current is not None and not os.path.islink(path) else None
     if current is not None and version is None:
         # A foreign hook: keep it, chained before ours (install() refused or --force'd a
         # clash with an existing foreign .legacy before we got here).
@@ -650,7 +685,7 @@ def _install_one(d: Path, hook: str, text: str) -> HookReport:
             bak = _free_name(legacy)
             _rename(legacy, bak)
             notes.append(f"warning: the former {legacy.name} was kept as {bak.name} and no longer runs")
-        _rename(path, legacy)
+        _move_aside(path, legacy, foreign)
         moved = True
         current = None
     if _exists(legacy) and _is_ours(legacy):
@@ -731,7 +766,7 @@ def _uninstall_one(d: Path, hook: str) -> HookReport | None:
     path = d / hook
     legacy = d / (hook + LEGACY_SUFFIX)
     data = _read(path)
-    version = marker_version(data) if data is not None else None
+    version = marker_version(data) if data is not None and not os.path.islink(path) else None
     notes: list[str] = []
     if version is None:
         if _exists(legacy) and _is_ours(legacy):
@@ -749,7 +784,7 @@ def _uninstall_one(d: Path, hook: str) -> HookReport | None:
         if _is_ours(legacy):
             _remove(legacy)
         else:
-            _rename(legacy, path)
+            _restore(legacy, path)
             restored = True
             notes.append(f"restored your former hook from {legacy.name}")
     return HookReport(

@@ -291,6 +291,25 @@ def test_foreign_hook_is_kept_chained_and_restored_byte_for_byte(project: Projec
     assert install.uninstall(repo_of(project.main)).hooks == ()
 
 
+def test_a_foreign_hook_symlinked_to_a_sibling_keeps_running_and_comes_back(project: Project, fake: Fake) -> None:
+    """pre-merge-commit -> pre-commit, both someone else's: once our pre-commit shim is
+    written there the link must not count as ours, must still run the foreign hook on
+    merges, and uninstall must bring the link itself back."""
+    d = hooks_dir(project)
+    write_hook(d / "pre-commit", "#!/bin/sh\necho LINT >> \"$0.ran\"\n")
+    (d / "pre-merge-commit").symlink_to("pre-commit")
+    before = listing(d)
+    result = install_fake(project.main, fake)
+    by = {h.hook: h for h in result.hooks}
+    assert by["pre-merge-commit"].moved_aside
+    assert os.readlink(d / "pre-merge-commit.legacy") == "pre-commit.legacy"
+    assert not os.path.islink(d / "pre-merge-commit")  # our shim, a file of its own
+    assert (d / "pre-merge-commit.legacy").read_bytes() == (d / "pre-commit.legacy").read_bytes()
+    install.uninstall(repo_of(project.main))
+    assert listing(d) == before
+    assert os.readlink(d / "pre-merge-commit") == "pre-commit"
+
+
 def test_foreign_hook_runs_first_and_its_refusal_stands(project: Project, fake: Fake) -> None:
     d = hooks_dir(project)
     write_hook(d / "pre-commit", '#!/bin/sh\necho "foreign saw $PWD" >&2\nexit "$(cat "$0.code")"\n')
