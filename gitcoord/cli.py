@@ -107,6 +107,11 @@ def init(obj: Obj) -> None:
     if obj.json:
         render.emit_json(result)
     else:
+        if result["started_anew"]:
+            render.warn(
+                "warning: the store made here before is gone: this is a new, empty one"
+                " (its history, leases and claims are lost unless restored from a backup)"
+            )
         render.line(f"gitcoord store ready: {result['store']} (schema {result['schema_version']})")
         hooks = result["hooks"]
         names = ", ".join(dict.fromkeys(h["hook"] for h in hooks["hooks"]))

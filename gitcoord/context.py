@@ -51,10 +51,11 @@ class Context:
     def host(self) -> str:
         return gitrepo.host_id()
 
-    def store(self, *, create: bool = True) -> Store:
+    def store(self, *, create: bool = True, anew: bool = False) -> Store:
         if self._store is None:
             self._store = open_store(
-                self.repo.common_dir, self.settings.store, create=create and self.create_store
+                self.repo.common_dir, self.settings.store, create=create and self.create_store,
+                anew=anew,
             )
             if self.settings.event_hooks:  # gitcoord.on.<event>: run after each commit
                 from gitcoord import eventhooks

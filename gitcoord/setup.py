@@ -14,9 +14,14 @@ def init(ctx: Context) -> dict[str, Any]:
     """Create the store and install the hooks (``hooks``: what :func:`install.install` did)."""
     from gitcoord import install
 
-    store = ctx.store(create=True)
+    store = ctx.store(create=True, anew=True)
     hooks = install.install(ctx.repo)
-    return {"store": store.location, "schema_version": store.schema_version(), "hooks": hooks.to_json()}
+    return {
+        "store": store.location,
+        "schema_version": store.schema_version(),
+        "started_anew": bool(getattr(store, "started_anew", False)),
+        "hooks": hooks.to_json(),
+    }
 
 
 def gc(ctx: Context) -> tuple[list[Lease], list[Claim]]:

@@ -169,3 +169,26 @@ def test_init_reports_store_and_hooks(project: Project) -> None:
     assert str(project.main / ".git" / "gitcoord" / "gitcoord.db") in r.stdout
     assert f"git hooks for every worktree in {project.main / '.git' / 'hooks'}: pre-commit" in r.stdout
     assert (project.main / ".git" / "hooks" / "pre-commit").exists()
+
+
+def test_a_store_that_was_made_and_is_gone_or_empty_is_not_silently_made_anew(project: Project) -> None:
+    """Deleting or truncating the database must not start a new, empty history behind
+    everyone's back: commands exit 3 and change nothing; `gitcoord init` starts anew,
+    and says so."""
+    main = project.main
+    assert run_cli(main, "lease", "README.md").code == 0
+    db = main / ".git" / "gitcoord" / "gitcoord.db"
+    for suffix in ("-wal", "-shm"):
+        Path(f"{db}{suffix}").unlink(missing_ok=True)
+    db.write_bytes(b"")  # truncated
+    r = run_cli(main, "--json", "leases")
+    assert r.code == 3 and "is empty" in r.err_json()["error"]["message"]
+    assert db.read_bytes() == b""
+    db.unlink()  # deleted
+    r = run_cli(main, "--json", "lease", "docs/")
+    assert r.code == 3 and "is gone" in r.err_json()["error"]["message"]
+    assert not db.exists()
+    r = run_cli(main, "init")
+    assert r.code == 0 and "new, empty one" in r.stderr
+    assert run_cli(main, "--json", "leases").json()["leases"] == []
+    assert run_cli(main, "init").code == 0  # and from then on, as before

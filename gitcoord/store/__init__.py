@@ -33,7 +33,9 @@ def sqlite_path(common_dir: Path) -> Path:
     return store_dir(common_dir) / "gitcoord.db"
 
 
-def open_store(common_dir: Path, url: str | None = None, *, create: bool = True) -> Store:
+def open_store(
+    common_dir: Path, url: str | None = None, *, create: bool = True, anew: bool = False
+) -> Store:
     """Open (and migrate) the store for the project whose common git dir is given."""
     if url and url.startswith(("postgresql://", "postgres://")):
         from gitcoord.errors import StoreError
@@ -42,7 +44,7 @@ def open_store(common_dir: Path, url: str | None = None, *, create: bool = True)
     from gitcoord.store.sqlite import SQLiteStore
 
     path = sqlite_path(common_dir) if not url else sqlite_url_path(url, common_dir)
-    return SQLiteStore.open(path, create=create)
+    return SQLiteStore.open(path, create=create, anew=anew)
 
 
 def sqlite_url_path(url: str, common_dir: Path) -> Path:

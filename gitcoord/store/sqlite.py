@@ -520,6 +520,8 @@ class SQLiteTx(SQLiteTasks, SQLiteCommits, Tx):
 
 
 class SQLiteStore(Store):
+    started_anew = False  # open(anew=True) replaced a store that was gone
+
     def __init__(self, path: Path, conn: sqlite3.Connection, clock: Clock) -> None:
         self.path = path
         self.location = str(path)
@@ -529,8 +531,26 @@ class SQLiteStore(Store):
 
     # -- opening ----------------------------------------------------------------
     @classmethod
-    def open(cls, path: Path, *, create: bool = True, clock: Clock | None = None) -> SQLiteStore:
+    def open(
+        cls, path: Path, *, create: bool = True, clock: Clock | None = None, anew: bool = False
+    ) -> SQLiteStore:
+        """Open (migrating, and making it when ``create``) the store at ``path``. One that
+        was made and is now gone or empty is refused, unless ``anew`` (``gitcoord init``):
+        then a new, empty one is made and ``started_anew`` says so."""
         clock = clock or default_clock()
+        made = cls._made_marker(path)
+        lost = not path.exists() or path.stat().st_size == 0
+        started_anew = False
+        if lost and made.exists():
+            # A store was made here and is gone (deleted, truncated): making a new one
+            # would silently start the history and every lease afresh.
+            if not (anew and create):
+                raise StoreCorrupt(
+                    f"the gitcoord store at {path} is {'gone' if not path.exists() else 'empty'},"
+                    f" though one was made there: restore it from a backup, or run"
+                    " `gitcoord init` to start a new, empty store"
+                )
+            started_anew = True
         if not path.exists():
             if not create:
                 raise StoreError(
@@ -563,7 +583,15 @@ class SQLiteStore(Store):
         except BaseException:
             conn.close()
             raise
+        if not made.exists():
+            with contextlib.suppress(OSError):  # (a store we cannot mark is still usable)
+                made.write_text(f"{path.name}: made (or first opened) by gitcoord\n")
+        store.started_anew = started_anew
         return store
+
+    @staticmethod
+    def _made_marker(path: Path) -> Path:
+        return path.with_name(path.name + ".made")
 
     @staticmethod
     def _check_filesystem(directory: Path) -> None:
