@@ -147,6 +147,7 @@ class Report:
     integration_ref: str | None = None
     tip: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    how: str = ""  # a commit's staging: "" (the index), "amend", "all" (-a): for the fixes
 
     @property
     def errors(self) -> list[enforce.Violation]:
@@ -171,7 +172,7 @@ class Report:
             "checked": {"commits": self.commits(), "paths": len(self.paths())},
             "violations": [v.to_json(self.now) for v in self.errors],
             "warnings": [v.to_json(self.now) for v in self.warnings],
-            "fixes": enforce.fixes(self.errors, action="push" if self.commits() else "commit"),
+            "fixes": enforce.fixes(self.errors, action="push" if self.commits() else "commit", how=self.how),
             **self.extra,
         }
 
@@ -319,7 +320,7 @@ def refusal_text(report: Report, action: str) -> str:
         else f"gitcoord: {what} refused: {len(errors)} violation(s)"
     )
     lines = [head] + [f"  {v.line(report.now)}" for v in errors]
-    for fix in enforce.fixes(errors, action="push" if report.commits() else "commit"):
+    for fix in enforce.fixes(errors, action="push" if report.commits() else "commit", how=report.how):
         lines.append(f"fix: {fix}")
     if action in ("commit", "push", "receive"):
         lines.append(f"to {what} anyway (audited): {bypass_hint(action)}")

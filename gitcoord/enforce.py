@@ -282,16 +282,23 @@ def check_lease_rules(
 # ---------------------------------------------------------------------------------------
 
 
-def fixes(violations: Sequence[Violation], *, action: str = "commit") -> list[str]:
-    """The one command that fixes each kind of refusal (``action``: commit | push)."""
+def fixes(violations: Sequence[Violation], *, action: str = "commit", how: str = "") -> list[str]:
+    """The one command that fixes each kind of refusal (``action``: commit | push;
+    ``how`` the commit stages its paths: "" (the index), ``amend`` or ``all`` (``-a``))."""
     errors = [v for v in violations if v.is_error]
     out: list[str] = []
     lease_paths = list(dict.fromkeys(v.path for v in errors if v.rule == LEASE))
     if lease_paths:
         holders = list(dict.fromkeys(v.lease.holder.agent for v in errors if v.lease is not None))
         if action == "commit":
+            leave = {
+                # amending: the paths are in HEAD already; take them back to its parent's
+                "amend": "git reset -q HEAD^ --",
+                # commit -a stages them again: set the changes aside until released
+                "all": "git stash push --",
+            }.get(how, "git restore --staged --")
             out.append(
-                f"leave the leased paths out of this commit: git restore --staged -- {_args(lease_paths)}"
+                f"leave the leased paths out of this commit: {leave} {_args(lease_paths)}"
                 f"   (or ask {', '.join(holders)} to release them)"
             )
         else:
@@ -303,13 +310,14 @@ def fixes(violations: Sequence[Violation], *, action: str = "commit") -> list[st
     if stale:
         ref = _short_ref(stale[0].integration_ref)
         out.append(
-            f"bring in the newer version first: git rebase {ref}   (or: git merge {ref})"
+            f"bring in the newer version first: git rebase --autostash {ref}"
+            "   (it sets your uncommitted changes aside and back)"
         )
     reads = [v for v in errors if v.rule == READ_SET]
     if reads:
         ref = _short_ref(reads[0].integration_ref)
         out.append(
-            f"rebase, review, and re-record what you read: git rebase {ref} && gitcoord read "
+            f"rebase, review, and re-record what you read: git rebase --autostash {ref} && gitcoord read "
             f"{_args([v.path for v in reads])}"
         )
     unleased = list(dict.fromkeys(v.path for v in errors if v.rule == REQUIRE_LEASE))

@@ -455,6 +455,31 @@ def amend_flag(args: Sequence[str]) -> bool:
     return amend
 
 
+def all_flag(args: Sequence[str]) -> bool:
+    """Does a ``git commit`` argument list ask for ``-a`` / ``--all`` (also inside a
+    cluster of short options, as in ``-am MSG``)?"""
+    skip = False
+    for a in args:
+        if skip:
+            skip = False
+            continue
+        if a == "--":
+            break
+        if a in _COMMIT_OPTS_WITH_VALUE:
+            skip = True
+            continue
+        if a in ("--all", "--al"):
+            return True
+        if a.startswith("-") and not a.startswith("--"):
+            for i, c in enumerate(a[1:]):
+                if c == "a":
+                    return True
+                if "-" + c in _COMMIT_OPTS_WITH_VALUE:
+                    skip = i == len(a) - 2  # the value is the next argument
+                    break
+    return False
+
+
 # ---------------------------------------------------------------------------------------
 # Plumbing shared by the hooks
 # ---------------------------------------------------------------------------------------
@@ -698,9 +723,9 @@ def _pre_commit(state: _State, *, merge: bool) -> int:
     if repo.bare:
         return 0
     index_path = checks.index_file(repo)
-    parents = checks.index_parents(
-        repo, amend=not merge and _amending(), merging=merging_names() if merge else None
-    )
+    args = None if merge else _git_command_args("commit")
+    amend = args is not None and amend_flag(args)
+    parents = checks.index_parents(repo, amend=amend, merging=merging_names() if merge else None)
     state.tree = repo.write_tree(index_path)
     holder = _placeholder_holder(repo)
     change = checks.index_change(repo, holder, index_path, parents, tree=state.tree)
@@ -708,6 +733,7 @@ def _pre_commit(state: _State, *, merge: bool) -> int:
     report = checks.evaluate(
         ctx, [change], action="commit", integration_ref=ref, tip=tip, reads_holder=holder
     )
+    report.how = "amend" if amend else "all" if args is not None and all_flag(args) else ""
     return _conclude(
         state,
         report,

@@ -36,7 +36,7 @@ class StalePath:
 
     def fix(self) -> str:
         short = self.integration_ref.removeprefix("refs/heads/")
-        return f"git rebase {short}"
+        return f"git rebase --autostash {short}"
 
     def to_json(self) -> dict[str, Any]:
         return {

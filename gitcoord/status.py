@@ -345,7 +345,7 @@ def _conflicts(
                     ),
                     worktrees=[s.path],
                     paths=plist,
-                    next_step=f"{_git_c(s.path)} rebase {_short(integration)}",
+                    next_step=f"{_git_c(s.path)} rebase --autostash {_short(integration)}",
                     details={"stale": [x.to_json() for x in stale]},
                 )
             )

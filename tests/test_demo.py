@@ -22,6 +22,6 @@ def test_demo_tells_the_whole_story(tmp_path: Path) -> None:
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out
     assert "commit refused" in out and "leased by alice" in out  # the lease refusal
-    assert "stale read" in out and "git rebase main" in out  # the stale-read refusal and its fix
+    assert "stale read" in out and "git rebase --autostash main" in out  # the stale-read refusal and its fix
     assert "commit.recorded" in out  # the audit trail names commits
     assert "audit trail intact" in out

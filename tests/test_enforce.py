@@ -114,7 +114,7 @@ def test_stale_violation_names_ref_and_fork() -> None:
     (v,) = check(Subject(("x", "y"), B), [], now=NOW, bases=b)
     assert (v.rule, v.path) == ("stale", "x")
     assert "stale read: main changed it" in v.line(NOW) and "forked at mmmmmmmmmmmm" in v.line(NOW)
-    assert fixes([v]) == ["bring in the newer version first: git rebase main   (or: git merge main)"]
+    assert fixes([v]) == ["bring in the newer version first: git rebase --autostash main   (it sets your uncommitted changes aside and back)"]
 
 
 def test_a_merge_is_stale_only_against_every_parent() -> None:

@@ -351,3 +351,23 @@ def test_commits_are_recorded_under_the_agent_git_ran_for(project: Project) -> N
     sha = head(a)
     recorded = [e for e in events(a, "commit.recorded") if e["shas"] == [sha]]
     assert recorded and recorded[0]["agent"] == "wt-a"
+
+
+def test_the_printed_fix_works_for_amend_and_commit_a(project: Project) -> None:
+    """The refusal names the one command that fixes it; for `--amend` and `-a` the
+    plain `git restore --staged` would change nothing (SPEC section 5)."""
+    a, b = project.wt("wt-a"), project.wt("wt-b")
+    write(b, "docs/guide.md", "# b's guide\n")
+    write(b, "src/app/util.py", "def helper():\n    return 8\n")
+    ok(b, "commit", "-qam", "b edits the guide and util")
+    lease(a, "docs/guide.md")  # too late for that commit: amending it is refused
+    err = refused(b, "commit", "--amend", "--no-edit")
+    assert "git reset -q HEAD^ -- docs/guide.md" in err
+    ok(b, "reset", "-q", "HEAD^", "--", "docs/guide.md")
+    ok(b, "commit", "-q", "--amend", "--no-edit")  # the guide is out of the commit now
+    assert ok(b, "show", "--format=", "--name-only", "HEAD").split() == ["src/app/util.py"]
+    err = refused(b, "commit", "-qam", "again, with -a")
+    assert "git stash push -- docs/guide.md" in err
+    ok(b, "stash", "push", "-q", "--", "docs/guide.md")
+    write(b, "src/app/util.py", "def helper():\n    return 9\n")
+    ok(b, "commit", "-qam", "the rest")

@@ -123,7 +123,7 @@ def test_stale_commit_is_refused_against_the_remotes_integration_ref(project: Pr
     write(b, API, "def handler():\n    return 'b'\n")
     ok(b, "commit", "-qam", "b: stale", "--no-verify")
     err = refused(b, "push", "-q", "origin", "wt-b")
-    assert "stale read: origin/main changed it" in err and "git rebase origin/main" in err
+    assert "stale read: origin/main changed it" in err and "git rebase --autostash origin/main" in err
 
 
 def test_check_push_reports_what_a_push_would(project: Project) -> None:

@@ -39,7 +39,7 @@ def test_stale_edit_is_refused_naming_the_commits_and_holders_then_rebase_fixes_
     assert "stale read" in line and "main changed it in" in line
     # the commit that changed it, and its holder from the audit trail (the main worktree)
     assert f"{api_commit[:12]} (main)" in line
-    assert "git rebase main" in err
+    assert "git rebase --autostash main" in err
     # B only touching an unrelated path is fine: staleness is per touched path
     ok(b, "reset", "-q", API)
     write(b, "docs/guide.md", "# b's guide\n")
@@ -124,4 +124,4 @@ def test_check_staged_reports_the_same_stale_read(project: Project) -> None:
     (v,) = doc["violations"]
     assert v["rule"] == "stale" and v["path"] == API
     assert v["commits"] and v["commits"][0]["holder"]["agent"] == "main"
-    assert "git rebase main" in " ".join(doc["fixes"])
+    assert "git rebase --autostash main" in " ".join(doc["fixes"])

@@ -187,9 +187,9 @@ def test_grant_warns_when_worktree_copy_is_already_stale(project: Project) -> No
     assert r.code == 0
     stale = r.json()["stale"]
     assert [s["path"] for s in stale] == ["src/app/api.py"]
-    assert stale[0]["fix"] == "git rebase main"
+    assert stale[0]["fix"] == "git rebase --autostash main"
     r = run_cli(b, "lease", "src/app/api.py")
-    assert "already stale" in r.stderr and "git rebase main" in r.stderr
+    assert "already stale" in r.stderr and "git rebase --autostash main" in r.stderr
 
 
 def test_read_records_blob_ids(project: Project) -> None:

@@ -41,7 +41,7 @@ def test_stale_paths_for_a_worktree_still_works(tmp_path: Path) -> None:
     repo = gitrepo.discover(p.wt("wt-b"))
     (s,) = staleness.stale_paths(repo, repo.head(), "refs/heads/main", [API, "README.md"])
     assert s.path == API and s.integration_tip == tip and s.commits == [tip]
-    assert s.fix() == "git rebase main"
+    assert s.fix() == "git rebase --autostash main"
 
 
 def test_commit_holders_through_the_audit_trail_and_rewrites(tmp_path: Path) -> None:

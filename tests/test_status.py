@@ -88,7 +88,7 @@ def test_stale_base(project: Project) -> None:
     (c,) = [c for c in doc["conflicts"] if c["kind"] == "stale_base"]
     assert c["paths"] == ["src/lib/parse.py"]
     assert c["worktrees"] == [str(b)]
-    assert c["next_step"] == f"git -C {b} rebase main"
+    assert c["next_step"] == f"git -C {b} rebase --autostash main"
     assert c["details"]["stale"][0]["commits"] == [newer]
     wt = {w["path"]: w for w in doc["worktrees"]}
     assert wt[str(b)]["behind"] == 1 and wt[str(b)]["dirty"] == 1
