@@ -41,7 +41,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -434,20 +434,36 @@ _COMMIT_OPTS_WITH_VALUE = frozenset(
 )
 
 
-def amend_flag(args: Sequence[str]) -> bool:
-    """Does a ``git commit`` argument list (after ``commit``) ask for ``--amend``?
-    Unique prefixes count (``--am``), as git's option parser accepts them."""
-    amend = False
+def _options(args: Sequence[str]) -> Iterator[str]:
+    """The options of a ``git commit`` argument list (after ``commit``): values of
+    options that take one, and everything after ``--``, left out; a cluster of short
+    options (``-am``) comes as its letters (``-a``, ``-m``)."""
     skip = False
     for a in args:
         if skip:
             skip = False
             continue
         if a == "--":
-            break
+            return
         if a in _COMMIT_OPTS_WITH_VALUE:
             skip = True
+            yield a
             continue
+        if a.startswith("-") and not a.startswith("--") and len(a) > 2:
+            for i, c in enumerate(a[1:]):
+                yield "-" + c
+                if "-" + c in _COMMIT_OPTS_WITH_VALUE:
+                    skip = i == len(a) - 2  # its value is the next argument
+                    break
+            continue
+        yield a
+
+
+def amend_flag(args: Sequence[str]) -> bool:
+    """Does a ``git commit`` argument list (after ``commit``) ask for ``--amend``?
+    Unique prefixes count (``--am``), as git's option parser accepts them."""
+    amend = False
+    for a in _options(args):
         if a.startswith("--") and len(a) >= 4 and "--amend".startswith(a):
             amend = True
         elif a == "--no-amend":
@@ -458,26 +474,7 @@ def amend_flag(args: Sequence[str]) -> bool:
 def all_flag(args: Sequence[str]) -> bool:
     """Does a ``git commit`` argument list ask for ``-a`` / ``--all`` (also inside a
     cluster of short options, as in ``-am MSG``)?"""
-    skip = False
-    for a in args:
-        if skip:
-            skip = False
-            continue
-        if a == "--":
-            break
-        if a in _COMMIT_OPTS_WITH_VALUE:
-            skip = True
-            continue
-        if a in ("--all", "--al"):
-            return True
-        if a.startswith("-") and not a.startswith("--"):
-            for i, c in enumerate(a[1:]):
-                if c == "a":
-                    return True
-                if "-" + c in _COMMIT_OPTS_WITH_VALUE:
-                    skip = i == len(a) - 2  # the value is the next argument
-                    break
-    return False
+    return any(a in ("-a", "--all", "--al") for a in _options(args))
 
 
 # ---------------------------------------------------------------------------------------

@@ -188,3 +188,11 @@ def test_locating_the_repository_without_git_agrees_with_rev_parse(
     )
     monkeypatch.setenv("GIT_WORK_TREE", str(wt))
     assert hookimpl._locate() is None  # unusual set-ups: ask git
+
+
+def test_all_flag() -> None:
+    assert hookimpl.all_flag(["-a"]) and hookimpl.all_flag(["-am", "msg"]) and hookimpl.all_flag(["--all"])
+    assert hookimpl.all_flag(["-qa"]) and hookimpl.all_flag(["-m", "x", "-a"])
+    assert not hookimpl.all_flag(["-m", "-a"])  # a message, not the option
+    assert not hookimpl.all_flag(["-ma"])  # the message is "a"
+    assert not hookimpl.all_flag(["--amend"]) and not hookimpl.all_flag(["--", "-a"])
