@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from gitcoord.models import Event, Holder
 from gitcoord.store.base import EVENTS_HEAD_KEY, Tx
+
+if TYPE_CHECKING:
+    from gitcoord.paths import Pattern
 
 try:  # CPython's built-in SHA-256: same digests as hashlib, without loading OpenSSL
     from _sha256 import sha256 as _sha256  # type: ignore[import-not-found]  # <= 3.11
@@ -110,6 +113,55 @@ def append(
     tx.insert_event(event, task=task, paths=list(paths))
     tx.new_events.append(event)
     return event
+
+
+def log(
+    tx: Tx,
+    *,
+    kinds: Sequence[str] | None = None,
+    agent: str | None = None,
+    pattern: Pattern | None = None,
+    task: str | None = None,
+    since: float | None = None,
+    limit: int | None = None,
+) -> list[Event]:
+    """Events, oldest first (the newest ``limit`` of them). With ``pattern``: events
+    about paths it covers, and lease events whose pattern overlaps it (a lease on
+    ``src/**`` or ``*.md`` is about ``src/a.py`` or ``x.md``), exactly."""
+    from gitcoord.store.base import EventQuery
+
+    query = EventQuery(
+        kinds=list(kinds) if kinds else None,
+        agent=agent,
+        path=pattern.key if pattern is not None else None,
+        task=task,
+        since=since,
+        ancestors=pattern is not None,
+        limit=limit if pattern is None else None,
+        newest_first=limit is not None and pattern is None,
+    )
+    events = tx.events(query)
+    if pattern is None:
+        return events[::-1] if limit is not None else events
+    recorded = tx.paths_of_events([e.seq for e in events])
+    kept = [e for e in events if _about(e, recorded.get(e.seq, []), pattern)]
+    return kept[-limit:] if limit is not None else kept
+
+
+def _about(event: Event, recorded: Sequence[str], pattern: Pattern) -> bool:
+    """Whether an event the path index returned for ``pattern`` is about it. A lease
+    event is recorded under its pattern's key: it counts if that pattern overlaps.
+    Any other is recorded under the paths themselves (files touched, witnesses)."""
+    from gitcoord import paths
+
+    if event.kind.startswith("lease.") and event.kind != "lease.denied" and event.subject:
+        try:
+            leased = paths.pattern_from_text(event.subject)
+        except Exception:  # noqa: BLE001 - not a pattern: judge it by its paths
+            pass
+        else:
+            return paths.overlap(leased, pattern) is not None
+    return any(paths.matches(pattern, p) for p in recorded if p)
 
 
 class VerifyResult(NamedTuple):

@@ -403,26 +403,23 @@ def log_cmd(
     Example:
       gitcoord log --path src/foo.py --since 1d
     """
+    from gitcoord import audit
     from gitcoord import paths as paths_mod
-    from gitcoord.store.base import EventQuery
 
     ctx = obj.ctx()
-    norm_path = None
+    pattern = None
     if path is not None:
-        norm_path = paths_mod.parse_pattern(path, cwd=ctx.cwd, root=ctx.repo.root).key
+        pattern = paths_mod.parse_pattern(path, cwd=ctx.cwd, root=ctx.repo.root)
     with ctx.store().snapshot() as tx:
-        q = EventQuery(
+        events = audit.log(
+            tx,
             kinds=kinds or None,
             agent=agent_filter,
-            path=norm_path,
+            pattern=pattern,
             task=task,
             since=_time_arg(since, tx.now) if since else None,
             limit=limit,
-            newest_first=limit is not None,
         )
-        events = tx.events(q)
-    if limit is not None:
-        events.reverse()
     if obj.json:
         render.emit_json({"events": [e.to_json() for e in events]})
     elif not events:

@@ -48,7 +48,7 @@ def reap_expired(tx: Tx) -> list[Lease]:
             subject=lease.pattern,
             details={"lease_id": lease.id, "epoch": lease.epoch, "expired_at": lease.expires_at},
             task=lease.task,
-            paths=[lease.key] if lease.key else [],
+            paths=[lease.key],
         )
         reaped.append(updated)
     return reaped
@@ -223,7 +223,7 @@ def _try_acquire(
                         "via": "re-lease",
                     },
                     task=task,
-                    paths=[p.key] if p.key else [],
+                    paths=[p.key],
                 )
                 result.renewed.append(lease)
                 continue
@@ -258,7 +258,7 @@ def _try_acquire(
                     "base_commit": base_commit,
                 },
                 task=task,
-                paths=[p.key] if p.key else [],
+                paths=[p.key],
             )
             result.granted.append(lease)
         return result
@@ -296,7 +296,7 @@ def renew(ctx: Context, *, ttl: float | None = None) -> list[Lease]:
                 subject=lease.pattern,
                 details={"lease_id": lease.id, "epoch": lease.epoch, "expires_at": updated.expires_at},
                 task=lease.task,
-                paths=[lease.key] if lease.key else [],
+                paths=[lease.key],
             )
             out.append(updated)
         return out
@@ -378,7 +378,7 @@ def end_lease(
         subject=lease.pattern,
         details=details,
         task=lease.task,
-        paths=[lease.key] if lease.key else [],
+        paths=[lease.key],
     )
     return updated
 

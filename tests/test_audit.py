@@ -157,3 +157,21 @@ def test_verify_detects_removed_newest_events_and_a_changed_task_index(project: 
     r = run_cli(project.main, "--json", "audit", "verify")
     assert r.code == 1
     assert r.json()["problems"] == [{"seq": 1, "problem": "task column changed: it is not the task in details"}]
+
+
+def test_log_path_finds_the_leases_that_cover_it_exactly(project: Project) -> None:
+    """`log --path P`: events about P, including leases on patterns that cover it
+    (`*.md` at the root, `src/**`) and not those that only share a directory with it."""
+    a = project.wt("wt-a")
+    for pattern in ("*.md", "src/**", "src/**/*.rs"):
+        assert run_cli(a, "lease", pattern).code == 0
+
+    def subjects(*args: str) -> list[str]:
+        doc = run_cli(project.main, "--json", "log", "--kind", "lease.granted", *args).json()
+        return [e["subject"] for e in doc["events"]]
+
+    assert subjects("--path", "README.md") == ["*.md"]
+    assert subjects("--path", "src/app/api.py") == ["src/**"]
+    assert subjects("--path", "src/app/lib.rs") == ["src/**", "src/**/*.rs"]
+    assert subjects("--path", "*.md") == ["*.md"]
+    assert subjects("--path", "src/app/api.py", "--limit", "1") == ["src/**"]

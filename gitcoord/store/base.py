@@ -45,12 +45,13 @@ class EventQuery(NamedTuple):
     kinds: Sequence[str] | None = None
     agent: str | None = None
     worktree: str | None = None
-    path: str | None = None
+    path: str | None = None  # events recorded under this path or below it ('': all)
     task: str | None = None
     since: float | None = None
     until: float | None = None
     limit: int | None = None
     newest_first: bool = False
+    ancestors: bool = False  # with path: also those recorded under a directory above it
 
 
 class Tx(TasksTx, CommitsTx, abc.ABC):
@@ -141,6 +142,10 @@ class Tx(TasksTx, CommitsTx, abc.ABC):
     @abc.abstractmethod
     def iter_events(self) -> Iterator[Event]:
         """Every event, oldest first (for export and verification)."""
+
+    @abc.abstractmethod
+    def paths_of_events(self, seqs: Sequence[int]) -> dict[int, list[str]]:
+        """The paths each event was recorded under (what ``log --path`` searches)."""
 
     @abc.abstractmethod
     def events_mis_indexed(self) -> list[int]:

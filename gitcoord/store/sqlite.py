@@ -394,10 +394,17 @@ class SQLiteTx(SQLiteTasks, SQLiteCommits, Tx):
             params.append(query.until)
         if query.path is not None:
             p = query.path.rstrip("/")
-            sql += (
-                " AND seq IN (SELECT seq FROM event_paths WHERE path = ? OR (path > ? AND path < ?))"
-            )
-            params += [p, p + "/", p + "0"]
+            if not p:  # the root: everything recorded under any path
+                sql += " AND seq IN (SELECT seq FROM event_paths)"
+            else:
+                above = [""] + ["/".join(p.split("/")[:i]) for i in range(1, p.count("/") + 1)]
+                above = above if query.ancestors else []
+                sql += (
+                    " AND seq IN (SELECT seq FROM event_paths WHERE path = ? OR (path > ? AND path < ?)"
+                    + "".join(" OR path = ?" for _ in above)
+                    + ")"
+                )
+                params += [p, p + "/", p + "0", *above]
         sql += " ORDER BY seq DESC" if query.newest_first else " ORDER BY seq"
         if query.limit is not None:
             sql += " LIMIT ?"
@@ -408,6 +415,17 @@ class SQLiteTx(SQLiteTasks, SQLiteCommits, Tx):
         cur = self.conn.execute(f"SELECT {_EVENT_COLS} FROM events ORDER BY seq")
         for row in cur:
             yield _event(row)
+
+    def paths_of_events(self, seqs: Sequence[int]) -> dict[int, list[str]]:
+        out: dict[int, list[str]] = {}
+        for chunk in range(0, len(seqs), 500):
+            part = list(seqs[chunk : chunk + 500])
+            marks = ",".join("?" * len(part))
+            for seq, path in self._q(
+                f"SELECT seq, path FROM event_paths WHERE seq IN ({marks}) ORDER BY rowid", part
+            ):
+                out.setdefault(int(seq), []).append(str(path))
+        return out
 
     def events_mis_indexed(self) -> list[int]:
         rows = self._q(
