@@ -361,10 +361,19 @@ def _store_says_clean(common: str, url: str | None, top: str, touched: dict[str,
         conn.close()
 
 
-def _git_command_args(subcommand: str) -> list[str] | None:
-    """The arguments after ``subcommand`` of the nearest ``git`` process above this hook
-    (Linux /proc), or None. A git process without ``subcommand`` (an alias, say ``git ci``)
-    gives every argument after the first word that is not an option."""
+_GIT_PROCESS: list[tuple[int, list[str]] | None] = []  # found once per hook process
+
+
+def _git_process() -> tuple[int, list[str]] | None:
+    """(pid, argv) of the nearest ``git`` process above this hook (Linux /proc): our
+    parent when a shim execs us, further up when the pre-commit framework stands
+    between. None where /proc cannot tell."""
+    if not _GIT_PROCESS:
+        _GIT_PROCESS.append(_find_git_process())
+    return _GIT_PROCESS[0]
+
+
+def _find_git_process() -> tuple[int, list[str]] | None:
     pid = os.getppid()
     for _ in range(5):
         try:
@@ -374,10 +383,7 @@ def _git_command_args(subcommand: str) -> list[str] | None:
             return None
         args = [a.decode(errors="replace") for a in argv if a]
         if args and os.path.basename(args[0]) in ("git", "git.exe"):
-            if subcommand in args:
-                return args[args.index(subcommand) + 1 :]
-            words = [i for i, a in enumerate(args[1:], 1) if not a.startswith("-")]
-            return args[words[0] + 1 :] if words else []
+            return pid, args
         try:
             with open(f"/proc/{pid}/stat") as f:
                 pid = int(f.read().rsplit(")", 1)[1].split()[1])
@@ -386,6 +392,20 @@ def _git_command_args(subcommand: str) -> list[str] | None:
         if pid <= 1:
             return None
     return None
+
+
+def _git_command_args(subcommand: str) -> list[str] | None:
+    """The arguments after ``subcommand`` of the git process running this hook, or None.
+    A git process without ``subcommand`` (an alias, say ``git ci``) gives every argument
+    after the first word that is not an option."""
+    found = _git_process()
+    if found is None:
+        return None
+    args = found[1]
+    if subcommand in args:
+        return args[args.index(subcommand) + 1 :]
+    words = [i for i, a in enumerate(args[1:], 1) if not a.startswith("-")]
+    return args[words[0] + 1 :] if words else []
 
 
 def _amending() -> bool:
@@ -574,24 +594,9 @@ def _consume_ok(repo: Repo, head: str) -> bool:
 
 
 def _git_pid() -> int:
-    """The git process running this hook: our parent when a shim execs us; its parent
-    (or further up) when the pre-commit framework stands between (Linux: /proc)."""
-    pid = os.getppid()
-    here = pid
-    for _ in range(3):
-        try:
-            with open(f"/proc/{here}/comm") as f:
-                comm = f.read().strip()
-            if comm == "git" or comm.startswith("git-"):
-                return here
-            with open(f"/proc/{here}/stat") as f:
-                stat = f.read()
-            here = int(stat.rsplit(")", 1)[1].split()[1])
-        except (OSError, ValueError, IndexError):
-            break
-        if here <= 1:
-            break
-    return pid
+    """The pid of the git process running this hook (our parent where /proc cannot tell)."""
+    found = _git_process()
+    return found[0] if found is not None else os.getppid()
 
 
 def _write_ok(repo: Repo, tree: str | None) -> None:
