@@ -469,10 +469,16 @@ def _exists(path: Path) -> bool:
     return os.path.lexists(path)
 
 
+def _our_version(path: Path, data: bytes | None) -> int | None:
+    """The version of our shim at ``path`` (its bytes ``data``), None if it is not ours.
+    We never write symlinks: a symlink is someone else's, whatever it points to."""
+    if data is None or os.path.islink(path):
+        return None
+    return marker_version(data)
+
+
 def _is_ours(path: Path) -> bool:
-    """Our shim: a regular file with our marker (we never write symlinks: a symlink is
-    always someone else's, whatever it points to)."""
-    return _exists(path) and not os.path.islink(path) and marker_version(_read(path)) is not None
+    return _exists(path) and _our_version(path, _read(path)) is not None
 
 
 def _move_aside(path: Path, legacy: Path, foreign: Collection[str]) -> None:
@@ -481,28 +487,28 @@ def _move_aside(path: Path, legacy: Path, foreign: Collection[str]) -> None:
     (else it would run our shim in its place, and dangle once we are uninstalled)."""
     target = os.readlink(path) if os.path.islink(path) else None
     if target is not None and "/" not in target and target in foreign:
-        try:
-            os.symlink(target + LEGACY_SUFFIX, legacy)
-        except OSError as e:
-            raise EnvironmentFailure(f"cannot make {legacy}: {e.strerror or e}") from e
-        _remove(path)
-        return
-    _rename(path, legacy)
+        _relink(path, legacy, target + LEGACY_SUFFIX)
+    else:
+        _rename(path, legacy)
 
 
 def _restore(legacy: Path, path: Path) -> None:
     """Undo :func:`_move_aside`."""
     target = os.readlink(legacy) if os.path.islink(legacy) else None
-    if target is not None and target.endswith(LEGACY_SUFFIX) and "/" not in target:
-        sibling = target[: -len(LEGACY_SUFFIX)]
-        if sibling in ALL_HOOKS:
-            try:
-                os.symlink(sibling, path)
-            except OSError as e:
-                raise EnvironmentFailure(f"cannot restore {path}: {e.strerror or e}") from e
-            _remove(legacy)
-            return
-    _rename(legacy, path)
+    sibling = target.removesuffix(LEGACY_SUFFIX) if target and "/" not in target else None
+    if sibling is not None and sibling != target and sibling in ALL_HOOKS:
+        _relink(legacy, path, sibling)
+    else:
+        _rename(legacy, path)
+
+
+def _relink(old: Path, new: Path, target: str) -> None:
+    """Replace the symlink ``old`` with ``new`` pointing at ``target``."""
+    try:
+        os.symlink(target, new)
+    except OSError as e:
+        raise EnvironmentFailure(f"cannot make {new}: {e.strerror or e}") from e
+    _remove(old)
 
 
 def _write_atomic(path: Path, text: str) -> None:
@@ -677,7 +683,7 @@ def _install_one(d: Path, hook: str, text: str, foreign: Collection[str] = ()) -
     notes: list[str] = []
     moved = False
     current = _read(path)
-    version = marker_version(current) if current is not None and not os.path.islink(path) else None
+    version = _our_version(path, current)
     if current is not None and version is None:
         # A foreign hook: keep it, chained before ours (install() refused or --force'd a
         # clash with an existing foreign .legacy before we got here).
@@ -766,7 +772,7 @@ def _uninstall_one(d: Path, hook: str) -> HookReport | None:
     path = d / hook
     legacy = d / (hook + LEGACY_SUFFIX)
     data = _read(path)
-    version = marker_version(data) if data is not None and not os.path.islink(path) else None
+    version = _our_version(path, data)
     notes: list[str] = []
     if version is None:
         if _exists(legacy) and _is_ours(legacy):
