@@ -33,7 +33,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from gitcoord.models import Event
 
@@ -107,8 +107,8 @@ def _run(
     command: str,
     cwd: str | os.PathLike[str],
     env: dict[str, str],
-    given: Any,
-    out: Any,
+    given: IO[bytes] | None,
+    out: IO[bytes],
     timeout: float,
 ) -> ShellResult:
     try:
@@ -123,24 +123,22 @@ def _run(
         )
     except OSError as e:
         return ShellResult(command, None, "", error=str(e))
+    code: int | None = None
     try:
-        code: int | None = proc.wait(timeout=timeout)
+        code = proc.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
-        code = None
-    except BaseException:  # interrupted: leave nothing running
-        _kill_group(proc)
-        proc.wait()
-        raise
-    if code is None:
-        _kill_group(proc)
-        proc.wait()
+        pass
+    finally:
+        if proc.returncode is None:  # timed out, or we were interrupted: leave nothing running
+            _kill_group(proc)
+            proc.wait()
     return ShellResult(command, code, _tail_of(out), timed_out=code is None)
 
 
 OUTPUT_KEEP = 64 * 1024  # bytes of a command's output kept (its tail)
 
 
-def _tail_of(f: Any) -> str:
+def _tail_of(f: IO[bytes]) -> str:
     size = f.seek(0, os.SEEK_END)
     f.seek(max(0, size - OUTPUT_KEEP))
     return _text(f.read())
