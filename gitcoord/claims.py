@@ -214,6 +214,15 @@ def _granted(tx: Tx, holder: Holder, task: Task, claim: Claim, via: str) -> None
         task=task.id,
     )
     if task.grants > 1:  # it was claimed before: anyone whose claim expired is superseded
+        # ... and a claim of this holder that was superseded earlier is moot now that it
+        # holds the task again: renew must not tell it to stop working on it
+        moot = [
+            c.epoch
+            for c in tx.claims(task=task.id, holder=holder, states=("superseded",))
+            if c.notified_at is None
+        ]
+        if moot:
+            tx.mark_claims_notified(moot)
         for old in tx.supersede_claims(task.id, claim.epoch, holder):
             audit.append(
                 tx,
@@ -411,60 +420,64 @@ _IMPORT_KEYS = {"id", "title", "priority", "after", "body"}
 
 def parse_import(lines: Iterable[str]) -> list[dict[str, Any]]:
     """Validate JSON lines of tasks (``{"id", "title", "priority", "after", "body"}``)."""
-    import json
-
     out: list[dict[str, Any]] = []
     seen: set[str] = set()
-    numbered = enumerate(lines, 1)
     n = 0
-    while True:
-        try:
-            n, line = next(numbered)
-        except StopIteration:
-            break
-        except UnicodeDecodeError as e:
-            raise BadInput(f"not UTF-8 text after line {n} ({e.reason})") from None
-        if not line.strip():
-            continue
-        try:
-            doc = json.loads(line)
-        except ValueError as e:
-            raise BadInput(f"line {n}: not JSON ({e})") from None
-        except RecursionError:
-            raise BadInput(f"line {n}: JSON nested too deeply") from None
-        if not isinstance(doc, dict):
-            raise BadInput(f"line {n}: expected a JSON object")
-        unknown = set(doc) - _IMPORT_KEYS
-        if unknown:
-            raise BadInput(f"line {n}: unknown key(s) {', '.join(sorted(unknown))}")
-        try:
-            tid = doc.get("id")
-            if tid is not None and not isinstance(tid, str):
-                raise BadInput("id must be a string")
-            after = doc.get("after") or []
-            if isinstance(after, str):
-                after = [after]
-            if not isinstance(after, list) or not all(isinstance(a, str) for a in after):
-                raise BadInput("after must be a list of task ids")
-            body = doc.get("body")
-            if body is not None and not isinstance(body, str):
-                raise BadInput("body must be a string")
-            item: dict[str, Any] = {
-                "id": check_task_id(tid) if tid is not None else None,
-                "title": check_title(doc.get("title") if isinstance(doc.get("title"), str) else None),
-                "priority": check_priority(doc.get("priority", DEFAULT_PRIORITY)),
-                "after": _ids(after),
-                "body": check_body(body),
-                "line": n,
-            }
-        except BadInput as e:
-            raise BadInput(f"line {n}: {e.message}") from None
-        if item["id"] is not None:
-            if item["id"] in seen:
-                raise BadInput(f"line {n}: task {item['id']} appears twice")
-            seen.add(item["id"])
-        out.append(item)
+    try:
+        for n, line in enumerate(lines, 1):
+            item = _import_item(n, line)
+            if item is None:
+                continue
+            if item["id"] is not None:
+                if item["id"] in seen:
+                    raise BadInput(f"line {n}: task {item['id']} appears twice")
+                seen.add(item["id"])
+            out.append(item)
+    except UnicodeDecodeError as e:  # (raised by the file, while reading line n + 1)
+        raise BadInput(f"not UTF-8 text after line {n} ({e.reason})") from None
     return out
+
+
+def _import_item(n: int, line: str) -> dict[str, Any] | None:
+    """Line ``n`` of an import, validated (None: a blank line)."""
+    import json
+
+    if not line.strip():
+        return None
+    try:
+        doc = json.loads(line)
+    except ValueError as e:
+        raise BadInput(f"line {n}: not JSON ({e})") from None
+    except RecursionError:
+        raise BadInput(f"line {n}: JSON nested too deeply") from None
+    if not isinstance(doc, dict):
+        raise BadInput(f"line {n}: expected a JSON object")
+    unknown = set(doc) - _IMPORT_KEYS
+    if unknown:
+        raise BadInput(f"line {n}: unknown key(s) {', '.join(sorted(unknown))}")
+    try:
+        tid = doc.get("id")
+        if tid is not None and not isinstance(tid, str):
+            raise BadInput("id must be a string")
+        after = doc.get("after") or []
+        if isinstance(after, str):
+            after = [after]
+        if not isinstance(after, list) or not all(isinstance(a, str) for a in after):
+            raise BadInput("after must be a list of task ids")
+        body = doc.get("body")
+        if body is not None and not isinstance(body, str):
+            raise BadInput("body must be a string")
+        item: dict[str, Any] = {
+            "id": check_task_id(tid) if tid is not None else None,
+            "title": check_title(doc.get("title") if isinstance(doc.get("title"), str) else None),
+            "priority": check_priority(doc.get("priority", DEFAULT_PRIORITY)),
+            "after": _ids(after),
+            "body": check_body(body),
+            "line": n,
+        }
+    except BadInput as e:
+        raise BadInput(f"line {n}: {e.message}") from None
+    return item
 
 
 def _file_cycle(items: Sequence[dict[str, Any]]) -> list[str] | None:
@@ -1281,24 +1294,15 @@ def renew(ctx: Context, *, ttl: float | None = None) -> RenewResult:
     def op(tx: Tx) -> RenewResult:
         result = RenewResult(now=tx.now)
         tasks: dict[str, Task | None] = {}
-        retaken: list[int] = []  # superseded, but the caller holds the task again since
         for c in tx.claims(holder=holder, states=("active", "expired", "superseded")):
+            if c.state == "superseded":
+                if c.notified_at is None:
+                    newer = tx.get_claim(c.superseded_by) if c.superseded_by else None
+                    result.superseded.append((c, newer))
+                continue
             if c.task not in tasks:
                 tasks[c.task] = tx.get_task(c.task)
             task = tasks[c.task]
-            if c.state == "superseded":
-                if c.notified_at is None:
-                    if (
-                        task is not None
-                        and task.holder is not None
-                        and task.holder.same_place(holder)
-                        and (task.epoch or 0) > c.epoch
-                    ):
-                        retaken.append(c.epoch)
-                    else:
-                        newer = tx.get_claim(c.superseded_by) if c.superseded_by else None
-                        result.superseded.append((c, newer))
-                continue
             if task is None or task.epoch != c.epoch or task.state not in ("claimed", "open"):
                 continue
             t = ttl if ttl is not None else c.ttl
@@ -1316,8 +1320,6 @@ def renew(ctx: Context, *, ttl: float | None = None) -> RenewResult:
                 task=c.task,
             )
             result.renewed.append(updated)
-        if retaken:
-            tx.mark_claims_notified(retaken)
         if result.superseded:
             tx.mark_claims_notified([c.epoch for c, _ in result.superseded])
             for old, new in result.superseded:
