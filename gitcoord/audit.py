@@ -6,6 +6,7 @@ import json
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from gitcoord.errors import BadInput
 from gitcoord.models import Event, Holder
 from gitcoord.store.base import EVENTS_HEAD_KEY, Tx
 
@@ -157,7 +158,7 @@ def _about(event: Event, recorded: Sequence[str], pattern: Pattern) -> bool:
     if event.kind.startswith("lease.") and event.kind != "lease.denied" and event.subject:
         try:
             leased = paths.pattern_from_text(event.subject)
-        except Exception:  # noqa: BLE001 - not a pattern: judge it by its paths
+        except BadInput:  # not a pattern: judge it by its paths
             pass
         else:
             return paths.overlap(leased, pattern) is not None

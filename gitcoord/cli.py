@@ -343,8 +343,6 @@ def status(
     wt = None
     if worktree_filter is not None:
         wt = str(Path(worktree_filter).resolve())
-        if wt not in {str(e.path.resolve()) for e in ctx.repo.worktree_entries()}:
-            raise BadInput(f"no worktree {worktree_filter} (see `gitcoord worktree list`)")
 
     def snap() -> Any:
         return status_mod.collect(ctx, worktree=wt, agent=agent_filter, recent=recent)

@@ -19,7 +19,7 @@ def init(ctx: Context) -> dict[str, Any]:
     return {
         "store": store.location,
         "schema_version": store.schema_version(),
-        "started_anew": bool(getattr(store, "started_anew", False)),
+        "started_anew": store.started_anew,
         "hooks": hooks.to_json(),
     }
 

@@ -16,6 +16,7 @@ from typing import Any
 
 from gitcoord import paths
 from gitcoord.context import Context
+from gitcoord.errors import BadInput
 from gitcoord.gitrepo import ObjectReader, Repo
 from gitcoord.leases import vanished, void
 from gitcoord.models import Event, Holder, Lease, iso
@@ -161,6 +162,9 @@ def collect(
 ) -> StatusReport:
     repo = ctx.repo
     host = ctx.host
+    entries = repo.worktree_entries()
+    if worktree is not None and all(str(e.path) != worktree for e in entries):
+        raise BadInput(f"no worktree {worktree} (see `gitcoord worktree list`)")
     integration = ctx.integration_ref()
     tip = repo.rev_parse(integration)
 
@@ -179,7 +183,7 @@ def collect(
     # --- each worktree, read once -------------------------------------------------
     objects = ObjectReader(repo.common_dir) if tip else None
     states: list[WorktreeState] = []
-    for entry in repo.worktree_entries():
+    for entry in entries:
         wpath = str(entry.path)
         exists = entry.path.is_dir()
         key = (wpath, host)

@@ -131,7 +131,7 @@ def _new_path(ctx: Context, raw: str | None, task_id: str) -> Path:
                 f"{p} is still registered as a worktree (its directory is gone):"
                 " run `git worktree prune` or choose --path"
             )
-        if p.is_relative_to(e.path) and not gitrepo.discover(e.path).ignores(p):
+        if p.is_relative_to(e.path) and not ctx.repo.for_worktree(e.path).ignores(p):
             raise BadInput(
                 f"{p} is inside the worktree {e.path}, where git would see the new worktree"
                 " as untracked files: choose --path outside it, or add it to .gitignore there"

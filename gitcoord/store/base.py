@@ -21,10 +21,8 @@ from gitcoord.store.tasks_api import TasksTx
 
 __all__ = ["SCHEMA_VERSION", "EventQuery", "NewLease", "Store", "Tx"]
 
-
-
-
 EVENTS_HEAD_KEY = "audit.head"  # meta: "seq hash" of the newest event, kept by every commit
+
 
 class NewLease(NamedTuple):
     pattern: str
@@ -205,6 +203,9 @@ class Store(abc.ABC):
     location: str
     # Called with the events of each committed write transaction (never inside it).
     on_commit: Callable[[list[Event]], None] | None = None
+    # Opened with anew=True (`gitcoord init`) where a store had been made and was lost:
+    # this one is new and empty.
+    started_anew: bool = False
 
     @abc.abstractmethod
     def transaction(self) -> AbstractContextManager[Tx]:

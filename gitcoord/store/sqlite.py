@@ -538,8 +538,6 @@ class SQLiteTx(SQLiteTasks, SQLiteCommits, Tx):
 
 
 class SQLiteStore(Store):
-    started_anew = False  # open(anew=True) replaced a store that was gone
-
     def __init__(self, path: Path, conn: sqlite3.Connection, clock: Clock) -> None:
         self.path = path
         self.location = str(path)
