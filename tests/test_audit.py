@@ -19,6 +19,14 @@ def db_path(project: Project) -> Path:
     return project.main / ".git" / "gitcoord" / "gitcoord.db"
 
 
+def tamper(project: Project, sql: str) -> None:
+    """Change the store behind gitcoord's back."""
+    con = sqlite3.connect(db_path(project))
+    with con:
+        con.execute(sql)
+    con.close()
+
+
 def busy(project: Project) -> None:
     a, b = project.wt("wt-a"), project.wt("wt-b")
     run_cli(a, "--agent", "alice", "lease", "src/app/api.py", "--task", "T-1")
@@ -89,10 +97,7 @@ def test_prune_keeps_chain_verifiable(project: Project) -> None:
     assert [e["kind"] for e in events] == ["lease.expired", "lease.granted", "audit.pruned"]
     assert run_cli(project.main, "--json", "audit", "verify", env=later).json()["ok"]
     # tampering after a prune is still caught
-    con = sqlite3.connect(db_path(project))
-    con.execute("UPDATE events SET subject = 'x' WHERE kind = 'lease.granted'")
-    con.commit()
-    con.close()
+    tamper(project, "UPDATE events SET subject = 'x' WHERE kind = 'lease.granted'")
     assert run_cli(project.main, "audit", "verify", env=later).code == 1
 
 
@@ -142,18 +147,14 @@ def test_verify_detects_removed_newest_events_and_a_changed_task_index(project: 
     busy(project)
     run_cli(project.main, "task", "add", "T-9", "--title", "x")
     assert run_cli(project.main, "--json", "audit", "verify").json()["ok"]
-    con = sqlite3.connect(db_path(project))
-    with con:
-        con.execute("DELETE FROM events WHERE seq = (SELECT max(seq) FROM events)")
-    con.close()
+    tamper(project, "DELETE FROM events WHERE seq = (SELECT max(seq) FROM events)")
     r = run_cli(project.main, "--json", "audit", "verify")
     assert r.code == 1 and "newest events were removed" in json.dumps(r.json()["problems"])
-    run_cli(project.main, "task", "add", "T-10", "--title", "y")  # a new head
+    # (a later write chains on from what is left and records a new head: a clean start
+    # for the second half)
+    run_cli(project.main, "task", "add", "T-10", "--title", "y")
     assert run_cli(project.main, "--json", "audit", "verify").json()["ok"]
-    con = sqlite3.connect(db_path(project))
-    with con:
-        con.execute("UPDATE events SET task = 'T-9' WHERE seq = 1")
-    con.close()
+    tamper(project, "UPDATE events SET task = 'T-9' WHERE seq = 1")
     r = run_cli(project.main, "--json", "audit", "verify")
     assert r.code == 1
     assert r.json()["problems"] == [{"seq": 1, "problem": "task column changed: it is not the task in details"}]

@@ -91,36 +91,26 @@ def test_lease_events_fire_hooks_too(project: Project, tmp_path: Path) -> None:
 
 
 def test_a_hook_that_leaves_a_background_job_is_judged_by_its_own_exit(project: Project, tmp_path: Path) -> None:
-    """The hook exits 0 at once and leaves a job holding its output: not a timeout, and
-    the command does not wait for the job."""
-    import time
-
+    """The hook exits 0 at once and leaves a job holding its output: not a timeout (had
+    the command waited for the job, the hook would be recorded as timed out)."""
     main = project.main
     git(main, "config", "gitcoord.hookTimeout", "5s")
     git(main, "config", "gitcoord.on.task.added", "(sleep 30 &); echo started; exit 0")
-    t0 = time.monotonic()
     r = run_cli(main, "--json", "task", "add", "BG", "--title", "bg")
-    took = time.monotonic() - t0
     assert r.code == 0, r.stderr
-    assert took < 4, took  # (well under the 5 s timeout it used to run into)
     assert [e for e in j(main, "log").json()["events"] if e["kind"] == "hook.failed"] == []
 
 
 def test_hooks_of_one_command_share_one_timeout(project: Project) -> None:
     """Five events with a hanging hook: one timeout in all, not five; the hooks that did
-    not get to run are recorded as failed."""
-    import time
-
+    not get to run are recorded as failed (so exactly one timed out)."""
     main = project.main
     for t in ("S1", "S2", "S3", "S4", "S5"):
         assert j(main, "task", "add", t, "--title", t).code == 0
     git(main, "config", "gitcoord.hookTimeout", "1s")
     git(main, "config", "gitcoord.on.claim", "sleep 10")
-    t0 = time.monotonic()
     r = run_cli(main, "--json", "claim", "S1", "S2", "S3", "S4", "S5")
-    took = time.monotonic() - t0
     assert r.code == 0, r.stderr
-    assert took < 4, took
     failed = [e["details"] for e in j(main, "log").json()["events"] if e["kind"] == "hook.failed"]
     assert len(failed) == 5
     assert sum(1 for f in failed if f["timed_out"]) == 1
