@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import itertools
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from gitcoord.errors import BadInput
-from gitcoord.models import Event, Holder
-from gitcoord.store.base import EVENTS_HEAD_KEY, Tx
+from gitcoord.models import Event, Holder, Lease
+from gitcoord.store.base import EVENTS_HEAD_KEY, PATHS_HASHED_KEY, Tx
 
 if TYPE_CHECKING:
     from gitcoord.paths import Pattern
@@ -37,20 +38,26 @@ def event_hash(
     shas: Sequence[str],
     details: dict[str, Any],
     prev_hash: str,
+    paths: Sequence[str] = (),
 ) -> str:
+    """The event's SHA-256 over its fields and the hash before it; and over the paths it
+    is recorded under (what ``log --path`` finds it by), if any, since schema 5."""
+    fields = {
+        "seq": seq,
+        "ts": repr(float(ts)),
+        "kind": kind,
+        "agent": agent,
+        "worktree": worktree,
+        "host": host,
+        "subject": subject,
+        "shas": list(shas),
+        "details": details,
+        "prev": prev_hash,
+    }
+    if paths:
+        fields["paths"] = list(paths)
     body = json.dumps(
-        {
-            "seq": seq,
-            "ts": repr(float(ts)),
-            "kind": kind,
-            "agent": agent,
-            "worktree": worktree,
-            "host": host,
-            "subject": subject,
-            "shas": list(shas),
-            "details": details,
-            "prev": prev_hash,
-        },
+        fields,
         sort_keys=True,
         separators=(",", ":"),
         ensure_ascii=False,
@@ -109,11 +116,36 @@ def append(
         "details": details,
         "prev_hash": prev,
     }
-    h = event_hash(**fields)
-    event = Event(hash=h, **fields)
-    tx.insert_event(event, task=task, paths=list(paths))
+    recorded = list(dict.fromkeys(paths))
+    event = Event(hash=event_hash(**fields, paths=recorded), **fields)
+    tx.insert_event(event, task=task, paths=recorded)
     tx.new_events.append(event)
     return event
+
+
+def lease_event(
+    tx: Tx,
+    kind: str,
+    actor: Holder | None,
+    lease: Lease,
+    details: dict[str, Any],
+    *,
+    task: str | None,
+    shas: Sequence[str] = (),
+) -> Event:
+    """One lease event: about the lease's pattern (its subject), recorded under its key
+    and naming the pattern's kind, so ``log --path`` reads the pattern back exactly (a
+    file named ``a*b`` is no glob)."""
+    return append(
+        tx,
+        kind,
+        actor,
+        subject=lease.pattern,
+        shas=shas,
+        details={**details, "pattern_kind": lease.kind},
+        task=task,
+        paths=[lease.key],
+    )
 
 
 def log(
@@ -156,8 +188,12 @@ def _about(event: Event, recorded: Sequence[str], pattern: Pattern) -> bool:
     from gitcoord import paths
 
     if event.kind.startswith("lease.") and event.kind != "lease.denied" and event.subject:
+        kind = event.details.get("pattern_kind")
         try:
-            leased = paths.pattern_from_text(event.subject)
+            if isinstance(kind, str):
+                leased = paths.stored_pattern(event.subject, kind, recorded[0] if recorded else "")
+            else:  # written before lease events named their kind: read the text again
+                leased = paths.pattern_from_text(event.subject)
         except BadInput:  # not a pattern: judge it by its paths
             pass
         else:
@@ -182,6 +218,20 @@ class VerifyResult(NamedTuple):
         }
 
 
+def with_paths(tx: Tx, batch: int = 500) -> Iterator[tuple[Event, list[str]]]:
+    """Every event, oldest first, with the paths it is recorded under."""
+    events = tx.iter_events()
+    while chunk := list(itertools.islice(events, batch)):
+        recorded = tx.paths_of_events([e.seq for e in chunk])
+        for ev in chunk:
+            yield ev, recorded.get(ev.seq, [])
+
+
+def dump(tx: Tx) -> list[dict[str, Any]]:
+    """The whole trail as JSON-ready dicts (``export``): each event with its paths."""
+    return [{**ev.to_json(), "paths": recorded} for ev, recorded in with_paths(tx)]
+
+
 def verify(tx: Tx) -> VerifyResult:
     """Recompute every hash and link; report each break."""
     anchor = tx.get_meta(ANCHOR_KEY)
@@ -190,11 +240,12 @@ def verify(tx: Tx) -> VerifyResult:
         expect_seq = int(seq_s) + 1
     else:
         expect_seq, prev = 1, GENESIS
+    paths_hashed_after = int(tx.get_meta(PATHS_HASHED_KEY) or 0)
     problems: list[dict[str, Any]] = []
     checked = 0
     first: int | None = None
     last: int | None = None
-    for ev in tx.iter_events():
+    for ev, recorded in with_paths(tx):
         checked += 1
         first = ev.seq if first is None else first
         last = ev.seq
@@ -215,9 +266,12 @@ def verify(tx: Tx) -> VerifyResult:
             shas=ev.shas,
             details=ev.details,
             prev_hash=ev.prev_hash,
+            paths=recorded if ev.seq > paths_hashed_after else (),
         )
         if recomputed != ev.hash:
-            problems.append({"seq": ev.seq, "problem": "content changed: hash does not match"})
+            problems.append(
+                {"seq": ev.seq, "problem": "content changed (its fields or paths): hash does not match"}
+            )
         prev = ev.hash
         expect_seq = ev.seq + 1
     head = tx.get_meta(EVENTS_HEAD_KEY)  # kept by every commit that appended events

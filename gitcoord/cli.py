@@ -436,8 +436,10 @@ def export(obj: Obj, fmt: str) -> None:
     Example:
       gitcoord export --format jsonl > audit.jsonl
     """
+    from gitcoord import audit
+
     with obj.ctx().store().snapshot() as tx:
-        events = [e.to_json() for e in tx.iter_events()]
+        events = audit.dump(tx)
     if fmt == "jsonl":
         render.emit_jsonl(events)
     else:

@@ -390,20 +390,14 @@ def renew_touched(
         renewed.add(lease.id)
         ttl = tx.lease_ttl(lease.id)
         updated = tx.update_lease(lease.id, expires_at=tx.now + ttl)
-        audit.append(
+        audit.lease_event(
             tx,
             "lease.renewed",
             lease.holder,
-            subject=lease.pattern,
-            shas=[sha],
-            details={
-                "lease_id": lease.id,
-                "epoch": lease.epoch,
-                "expires_at": updated.expires_at,
-                "via": "commit",
-            },
+            lease,
+            {"lease_id": lease.id, "epoch": lease.epoch, "expires_at": updated.expires_at, "via": "commit"},
             task=lease.task,
-            paths=[lease.key] if lease.key else [],
+            shas=[sha],
         )
         out.append(updated)
     return out

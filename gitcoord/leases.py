@@ -41,14 +41,13 @@ def reap_expired(tx: Tx) -> list[Lease]:
     reaped: list[Lease] = []
     for lease in tx.due_expired_leases():
         updated = tx.update_lease(lease.id, state="expired")
-        audit.append(
+        audit.lease_event(
             tx,
             "lease.expired",
             lease.holder,
-            subject=lease.pattern,
-            details={"lease_id": lease.id, "epoch": lease.epoch, "expired_at": lease.expires_at},
+            lease,
+            {"lease_id": lease.id, "epoch": lease.epoch, "expired_at": lease.expires_at},
             task=lease.task,
-            paths=[lease.key],
         )
         reaped.append(updated)
     return reaped
@@ -210,12 +209,12 @@ def _try_acquire(
                     task=task,
                     epoch=tx.next_epoch() if changed_mode else None,
                 )
-                audit.append(
+                audit.lease_event(
                     tx,
                     "lease.renewed",
                     holder,
-                    subject=p.text,
-                    details={
+                    lease,
+                    {
                         "lease_id": lease.id,
                         "epoch": lease.epoch,
                         "expires_at": lease.expires_at,
@@ -223,7 +222,6 @@ def _try_acquire(
                         "via": "re-lease",
                     },
                     task=task,
-                    paths=[p.key],
                 )
                 result.renewed.append(lease)
                 continue
@@ -243,13 +241,12 @@ def _try_acquire(
                     base_blobs=blobs,
                 )
             )
-            audit.append(
+            audit.lease_event(
                 tx,
                 "lease.granted",
                 holder,
-                subject=p.text,
-                shas=[base_commit] if base_commit else [],
-                details={
+                lease,
+                {
                     "lease_id": lease.id,
                     "epoch": lease.epoch,
                     "mode": "exclusive" if exclusive else "shared",
@@ -258,7 +255,7 @@ def _try_acquire(
                     "base_commit": base_commit,
                 },
                 task=task,
-                paths=[p.key],
+                shas=[base_commit] if base_commit else [],
             )
             result.granted.append(lease)
         return result
@@ -289,14 +286,13 @@ def renew(ctx: Context, *, ttl: float | None = None) -> list[Lease]:
         for lease in tx.leases(active_only=True, holder=holder):
             t = ttl if ttl is not None else tx.lease_ttl(lease.id)
             updated = tx.update_lease(lease.id, expires_at=tx.now + t, ttl=t)
-            audit.append(
+            audit.lease_event(
                 tx,
                 "lease.renewed",
                 holder,
-                subject=lease.pattern,
-                details={"lease_id": lease.id, "epoch": lease.epoch, "expires_at": updated.expires_at},
+                lease,
+                {"lease_id": lease.id, "epoch": lease.epoch, "expires_at": updated.expires_at},
                 task=lease.task,
-                paths=[lease.key],
             )
             out.append(updated)
         return out
@@ -371,15 +367,7 @@ def end_lease(
     }
     if why:
         details["why"] = why
-    audit.append(
-        tx,
-        kind,
-        actor,
-        subject=lease.pattern,
-        details=details,
-        task=lease.task,
-        paths=[lease.key],
-    )
+    audit.lease_event(tx, kind, actor, lease, details, task=lease.task)
     return updated
 
 

@@ -176,3 +176,71 @@ def test_log_path_finds_the_leases_that_cover_it_exactly(project: Project) -> No
     assert subjects("--path", "src/app/lib.rs") == ["src/**", "src/**/*.rs"]
     assert subjects("--path", "*.md") == ["*.md"]
     assert subjects("--path", "src/app/api.py", "--limit", "1") == ["src/**"]
+
+
+def test_verify_detects_a_rewritten_path_index_and_export_carries_it(project: Project) -> None:
+    """SPEC section 6: `log --path` finds events by the paths they were recorded under,
+    so rewriting that index (to hide a bypass from `log --path`) must break the chain;
+    `export` dumps everything, paths included."""
+    busy(project)
+    exported = run_cli(project.main, "export").json()["events"]
+    assert [e["paths"] for e in exported] == [
+        ["src/app/api.py"], ["src/app/api.py"], ["docs/guide.md"], ["src/app/api.py"]
+    ]
+    assert run_cli(project.main, "--json", "audit", "verify").json()["ok"]
+    tamper(project, "DELETE FROM event_paths WHERE seq = 3")
+    assert run_cli(project.main, "--json", "log", "--path", "docs/guide.md").json()["events"] == []
+    r = run_cli(project.main, "--json", "audit", "verify")
+    assert r.code == 1 and [p["seq"] for p in r.json()["problems"]] == [3]
+    tamper(project, "INSERT INTO event_paths(seq, path) VALUES (3, 'docs/guide.md')")
+    assert run_cli(project.main, "--json", "audit", "verify").json()["ok"]
+    tamper(project, "UPDATE event_paths SET path = 'elsewhere.md' WHERE seq = 1")
+    assert [p["seq"] for p in run_cli(project.main, "--json", "audit", "verify").json()["problems"]] == [1]
+
+
+def test_events_hashed_before_schema_5_still_verify_after_the_upgrade(project: Project) -> None:
+    """A store written before event hashes covered paths: migration 5 marks where the
+    new rule starts, old events verify by the old rule, new ones by the new."""
+    busy(project)
+    con = sqlite3.connect(db_path(project))
+    con.row_factory = sqlite3.Row
+    with con:  # what schema 4 wrote: hashes without the paths, no boundary record
+        prev = audit.GENESIS
+        for row in con.execute("SELECT * FROM events ORDER BY seq").fetchall():
+            h = audit.event_hash(
+                seq=row["seq"], ts=row["ts"], kind=row["kind"], agent=row["agent"],
+                worktree=row["worktree"], host=row["host"], subject=row["subject"],
+                shas=json.loads(row["shas"]), details=json.loads(row["details"]), prev_hash=prev,
+            )
+            con.execute("UPDATE events SET prev_hash = ?, hash = ? WHERE seq = ?", (prev, h, row["seq"]))
+            prev = h
+        con.execute("UPDATE meta SET value = ? WHERE key = 'audit.head'", (f"4 {prev}",))
+        con.execute("DELETE FROM meta WHERE key = 'audit.paths_hashed_after'")
+        con.execute("DELETE FROM schema_migrations WHERE version >= 5")
+        con.execute("PRAGMA user_version = 4")
+    con.close()
+    run_cli(project.wt("wt-b"), "--agent", "bob", "lease", "docs/other.md")  # migrates, appends seq 5
+    r = run_cli(project.main, "--json", "audit", "verify")
+    assert r.code == 0 and r.json()["checked"] == 5, r.stdout
+    tamper(project, "DELETE FROM event_paths WHERE seq = 5")
+    assert [p["seq"] for p in run_cli(project.main, "--json", "audit", "verify").json()["problems"]] == [5]
+
+
+def test_log_path_reads_a_file_lease_with_wildcard_characters_as_that_file(project: Project) -> None:
+    """SPEC section 2: overlap is exact. A lease on the file literally named `docs/a*b`
+    (typed `docs/a\\*b`) is not about `docs/axb`; lease events name their pattern's kind
+    so `log --path` does not read the text back as a glob."""
+    a = project.wt("wt-a")
+    (a / "docs").mkdir(exist_ok=True)
+    (a / "docs" / "a*b").write_text("x\n")
+    assert run_cli(a, "lease", "docs/a\\*b").code == 0
+    assert run_cli(a, "lease", "docs/c*d").code == 0  # a glob, for contrast
+
+    def subjects(path: str) -> list[str]:
+        doc = run_cli(project.main, "--json", "log", "--kind", "lease.granted", "--path", path).json()
+        return [e["subject"] for e in doc["events"]]
+
+    assert subjects("docs/axb") == []
+    assert subjects("docs/ax*") == []  # the glob docs/a*b would overlap it (docs/axb)
+    assert subjects("docs/a\\*b") == ["docs/a*b"]
+    assert subjects("docs/cx*") == ["docs/c*d"]

@@ -17,9 +17,10 @@ from typing import Any, NamedTuple
 from gitcoord.models import Event, Holder, Lease, Message, Read
 from gitcoord.store.commits_api import CommitsTx
 from gitcoord.store.migrations import LATEST as SCHEMA_VERSION
+from gitcoord.store.migrations import PATHS_HASHED_KEY
 from gitcoord.store.tasks_api import TasksTx
 
-__all__ = ["SCHEMA_VERSION", "EventQuery", "NewLease", "Store", "Tx"]
+__all__ = ["PATHS_HASHED_KEY", "SCHEMA_VERSION", "EventQuery", "NewLease", "Store", "Tx"]
 
 EVENTS_HEAD_KEY = "audit.head"  # meta: "seq hash" of the newest event, kept by every commit
 

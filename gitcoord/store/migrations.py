@@ -6,9 +6,12 @@ mirrors the newest so opening an up-to-date store costs one pragma read.
 
 from __future__ import annotations
 
+# meta: the newest seq whose hash predates schema 5; every later event's hash covers its paths
+PATHS_HASHED_KEY = "audit.paths_hashed_after"
+
 # Version 1: core (this file). Version 2: tasks and claims (schema_tasks.py).
 # Version 3: commits and the hook journal (schema_hooks.py). Version 4: claims.request
-# (schema_tasks.py).
+# (schema_tasks.py). Version 5: event hashes cover the event's paths (this file).
 
 CORE_MIGRATIONS: list[tuple[int, str, str]] = [
     (
@@ -99,6 +102,18 @@ CORE_MIGRATIONS: list[tuple[int, str, str]] = [
             acked_at   REAL
         );
         CREATE INDEX messages_to ON messages(to_agent, acked_at);
+        """,
+    ),
+    (
+        5,
+        "event hashes cover the paths an event is recorded under (from the next event on)",
+        f"""
+        INSERT OR REPLACE INTO meta(key, value)
+        SELECT '{PATHS_HASHED_KEY}', CAST(coalesce(
+            (SELECT max(seq) FROM events),
+            (SELECT CAST(substr(value, 1, instr(value, ' ') - 1) AS INTEGER)
+               FROM meta WHERE key = 'audit.anchor'),
+            0) AS TEXT);
         """,
     ),
 ]
