@@ -114,8 +114,13 @@ fi
 # The agent, as GITCOORD_AGENT names it (a name that would break the line is left out:
 # the worktree's bound name or its directory name stands in, as for any command).
 agent=${{GITCOORD_AGENT-}}
-case $agent in *'\t'* | *'
+case $agent in *'\t'* | *'\\'* | *'
 '*) agent= ;; esac
+# A worktree path that would break the line (a tab, a newline, a backslash; a newline also
+# shifts the fields read above) is recorded the slow way, by Python, which escapes it.
+case $top in *'\t'* | *'\\'* | *'
+'*) top= ;; esac
+case $head in '' | *[!0-9a-f]*) top= ;; esac
 """
 
 _FALLBACK = """# The journal could not be written{why}: record it now, the slow way.

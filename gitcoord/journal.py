@@ -92,8 +92,24 @@ def append_raw(common_dir: Path, data: bytes) -> None:
         os.close(fd)
 
 
-def _clean(text: str) -> str:
-    return text.replace("\t", " ").replace("\n", " ")
+_ESCAPES = {"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"}
+_UNESCAPES = {"\\": "\\", "t": "\t", "n": "\n", "r": "\r"}
+
+
+def _field(text: str) -> str:
+    """A text field of a (tab-separated) journal line: backslash, tab, newline and CR
+    escaped. The shims write a field themselves only when it has none of these."""
+    return "".join(_ESCAPES.get(c, c) for c in text) if any(c in _ESCAPES for c in text) else text
+
+
+def _unfield(text: str) -> str:
+    if "\\" not in text:
+        return text
+    out: list[str] = []
+    chars = iter(text)
+    for c in chars:
+        out.append(_UNESCAPES.get(next(chars, ""), "") if c == "\\" else c)
+    return "".join(out)
 
 
 def append_commit(
@@ -108,7 +124,7 @@ def append_commit(
     """``post-commit`` / ``unverified`` line for ``sha`` made in ``worktree`` (by
     ``agent``: GITCOORD_AGENT, if set)."""
     t = int(when if when is not None else time.time())
-    line = f"{kind}\t{sha}\t{_clean(worktree)}\t{t}\t{_clean(agent or '')}\n"
+    line = f"{kind}\t{sha}\t{_field(worktree)}\t{t}\t{_field(agent or '')}\n"
     append_raw(common_dir, line.encode(errors="surrogateescape"))
 
 
@@ -188,15 +204,15 @@ def parse_line(line: str) -> Entry | None:
     kind = parts[0]
     try:
         if kind in ("post-commit", "unverified") and len(parts) >= 4:
-            return Entry(kind, sha=parts[1], worktree=parts[2], time=_float(parts[3]),
+            return Entry(kind, sha=parts[1], worktree=_unfield(parts[2]), time=_float(parts[3]),
                          agent=_agent(parts, 4))
         if kind == "post-merge" and len(parts) >= 4:
             squash = len(parts) > 4 and parts[4].strip() not in ("", "0")
-            return Entry(kind, sha=parts[1], worktree=parts[2], time=_float(parts[3]), squash=squash,
+            return Entry(kind, sha=parts[1], worktree=_unfield(parts[2]), time=_float(parts[3]), squash=squash,
                          agent=_agent(parts, 5))
         if kind == "post-rewrite" and len(parts) >= 6:
             return Entry(kind, rewrite=parts[1], old_sha=parts[2], sha=parts[3],
-                         worktree=parts[4], time=_float(parts[5]), agent=_agent(parts, 6))
+                         worktree=_unfield(parts[4]), time=_float(parts[5]), agent=_agent(parts, 6))
         if kind == "event" and len(parts) >= 2:
             doc = json.loads("\t".join(parts[1:]))
             if isinstance(doc, dict) and isinstance(doc.get("kind"), str):
@@ -208,8 +224,8 @@ def parse_line(line: str) -> Entry | None:
 
 def _agent(parts: list[str], i: int) -> str | None:
     """The agent field of a journal line (GITCOORD_AGENT when the hook ran), if any."""
-    name = parts[i].strip() if len(parts) > i else ""
-    return name if name and "\0" not in name and "\r" not in name else None
+    name = _unfield(parts[i].strip()) if len(parts) > i else ""
+    return name if name and name.isprintable() else None
 
 
 def _is_sha(s: str) -> bool:

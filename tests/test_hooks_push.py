@@ -218,3 +218,22 @@ def test_commit_rows_name_the_holder(project: Project) -> None:
     cli_ok(a, "leases")
     row = commit_rows(project)[head(a)]
     assert row["worktree"] == str(a) and row["agent"] == "wt-a" and row["source"] == "commit"
+
+
+@pytest.mark.parametrize("name", ["w\ttab", "w\\slash"])
+def test_a_worktree_path_with_a_tab_or_backslash_records_its_commits_as_its_own(
+    project: Project, tmp_path: Path, name: str
+) -> None:
+    """SPEC sections 5 and 6: a commit event names its worktree, and only another
+    holder's lease refuses a push. The journal is tab-separated; a worktree path that
+    would break a line must not credit the commit to a phantom holder (whose own
+    leased path the push would then refuse)."""
+    wt = tmp_path / name
+    ok(project.main, "worktree", "add", "-q", "-b", "odd", str(wt), "main")
+    lease(wt, API, env={"GITCOORD_AGENT": "c"})
+    write(wt, API, "mine\n")
+    ok(wt, "commit", "-qam", "c edits its own lease", env={"GITCOORD_AGENT": "c"})
+    ok(wt, "push", "-q", "origin", "odd", env={"GITCOORD_AGENT": "c"})
+    recorded = events(wt, "commit.recorded")[-1]
+    assert recorded["worktree"] == str(wt) and recorded["agent"] == "c"
+    assert recorded["shas"] == [head(wt)]
