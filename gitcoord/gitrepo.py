@@ -564,13 +564,17 @@ class Repo(NamedTuple):
 
     def hooks_dirs_per_worktree(self) -> bool:
         """A relative ``core.hooksPath`` is taken from the top of each worktree, so each
-        worktree (including ones created later) has a hooks directory of its own."""
+        worktree (including ones created later) has a hooks directory of its own; and with
+        ``extensions.worktreeConfig`` any worktree may set a ``core.hooksPath`` of its own."""
         value = self.hooks_path_config()
-        return value is not None and not os.path.isabs(value)
+        if value is not None and not os.path.isabs(value):
+            return True
+        proc = self.git("config", "--type=bool", "--get", "extensions.worktreeConfig", check=False)
+        return proc.returncode == 0 and _out(proc).strip() == "true"
 
     def all_hooks_dirs(self) -> list[Path]:
         """Every directory git runs this repository's hooks from: ``hooks_dir()``, plus,
-        with a relative ``core.hooksPath``, that of every other worktree."""
+        when they can differ (:meth:`hooks_dirs_per_worktree`), that of every other worktree."""
         dirs = [self.hooks_dir()]
         if self.hooks_dirs_per_worktree():
             for wt in self.worktree_paths():

@@ -10,6 +10,7 @@ tests of the real interpreter end to end need ``gitcoord.hookimpl``.
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import os
 import shutil
@@ -696,3 +697,19 @@ def test_small_project_has_no_hooks_before_install(tmp_path: Path) -> None:
     p = small_project(tmp_path, linked=())
     assert not install.status(repo_of(p.main)).installed
     assert {h.action for h in install.status(repo_of(p.main)).hooks} == {"missing"}
+
+
+def test_a_worktrees_own_hooks_path_gets_the_hooks_too(project: Project, tmp_path: Path) -> None:
+    """SPEC section 5: hooks go where git runs them for every worktree, honouring
+    core.hooksPath, including one a worktree sets for itself (extensions.worktreeConfig)."""
+    own = tmp_path / "b-hooks"
+    ok(project.main, "config", "extensions.worktreeConfig", "true")
+    ok(project.wt("wt-b"), "config", "--worktree", "core.hooksPath", str(own))
+    r = run_cli(project.main, "--json", "init", env={"PYTHONPATH": str(REPO_ROOT)})
+    assert r.code == 0, r.stderr
+    assert str(own) in json.dumps(r.json())
+    for hook in install.CLIENT_HOOKS:
+        assert install.marker_version((own / hook).read_bytes()) == install.VERSION
+    assert edit_commit(project.wt("wt-b"), "src/b.py", "b = 1\n", "b").returncode == 0
+    assert [ln[0] for ln in journal(project)] == ["post-commit"]
+    assert journal(project)[0][2] == str(project.wt("wt-b"))
