@@ -403,12 +403,24 @@ def push_commits(
         revs = [u.local_sha, "--not"]
         if has_tracking:
             revs.append(f"--remotes={remote}")
-        elif integration_ref.startswith("refs/heads/") and u.local_ref != integration_ref:
+        elif _trusts_local_line(repo, u, integration_ref):
             revs.append(integration_ref)  # a remote we do not track: trust the local line
         if u.remote_sha != ZERO_SHA and known.get(u.remote_sha):
             revs.append(u.remote_sha)
         out[u.local_sha] = list(repo.commit_parents(revs))
     return out
+
+
+def _trusts_local_line(repo: Repo, u: RefUpdate, integration_ref: str) -> bool:
+    """Pushing a side branch to a remote we do not track: what the local integration
+    line holds is its own push's business. Not when this push is that line, under
+    whatever name (``HEAD:main``, a branch at main, the remote's main): then nothing
+    would be checked."""
+    return (
+        integration_ref.startswith("refs/heads/")
+        and integration_ref not in (u.local_ref, u.remote_ref)
+        and not repo.is_ancestor(u.local_sha, integration_ref)
+    )
 
 
 def stale_skips(repo: Repo, tip: str | None, per_tip: dict[str, list[str]]) -> set[str]:

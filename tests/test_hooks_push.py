@@ -237,3 +237,27 @@ def test_a_worktree_path_with_a_tab_or_backslash_records_its_commits_as_its_own(
     recorded = events(wt, "commit.recorded")[-1]
     assert recorded["worktree"] == str(wt) and recorded["agent"] == "c"
     assert recorded["shas"] == [head(wt)]
+
+
+def test_a_push_to_an_untracked_remote_checks_the_integration_line_under_any_name(
+    project: Project, tmp_path: Path
+) -> None:
+    """SPEC section 5: pre-push checks every commit not yet on the remote. With no
+    remote-tracking refs (a URL, a fresh remote) a side branch trusts the local main,
+    but a push of main itself must be checked however it is spelled."""
+    lease(project.wt("wt-a"), API)
+    write(project.main, API, "x = 1\n")
+    ok(project.main, "commit", "-qam", "main: sneaks past pre-commit", "--no-verify")
+    fresh = tmp_path / "fresh.git"
+    ok(tmp_path, "init", "-q", "--bare", "-b", "main", str(fresh))
+    assert f"{API} [" in refused(project.main, "push", "-q", str(fresh), "HEAD:main")
+    ok(project.main, "branch", "x")
+    assert f"{API} [" in refused(project.main, "push", "-q", str(fresh), "x")
+    assert not ok(project.main, "ls-remote", str(fresh)).strip()
+    # a side branch off a clean main still trusts it: only its own commit is checked
+    b = project.wt("wt-b")
+    write(b, "docs/b.md", "b\n")
+    ok(b, "add", "docs/b.md")
+    ok(b, "commit", "-qm", "b: docs")
+    ok(b, "push", "-q", str(fresh), "wt-b")
+    assert events(b, "push.recorded")[-1]["shas"] == [head(b)]
