@@ -82,7 +82,12 @@ def main(argv: list[str]) -> int:
     if hook == "pre-commit" and fast_pre_commit():
         return 0
     if hook == "post-commit" and _rebasing():
-        return 0  # each commit of a rebase: post-rewrite records them, no need to start the core
+        # A commit of a rebase that no pre-commit passed: a pick, and maybe a conflict
+        # resolution or an exec or edit-stop commit made with --no-verify. Journaled, not
+        # checked now (a process per pick is too slow): the next drain (any gitcoord
+        # command, pre-push at the latest) checks it against the leases.
+        _journal_rebased()
+        return 0
     state = _State(hook, args)
     try:
         return handler(state)
@@ -148,6 +153,22 @@ def _rebasing() -> bool:
     except OSError:
         return False
     return rc == 0 and any(p and os.path.isdir(p) for p in out.decode(errors="replace").splitlines())
+
+
+def _journal_rebased() -> None:
+    try:
+        rc, out = _finish(_spawn(["rev-parse", "--git-common-dir", "--show-toplevel", "HEAD"]))
+        lines = out.decode("utf-8", "surrogateescape").splitlines()
+        if rc != 0 or len(lines) != 3:
+            return
+        from pathlib import Path
+
+        from gitcoord import journal
+
+        common = Path(os.path.abspath(lines[0]))
+        journal.append_commit(common, "rebased", lines[2], lines[1], agent=os.environ.get("GITCOORD_AGENT"))
+    except OSError as e:
+        _err(f"gitcoord: could not journal this commit of the rebase ({e}); pre-push checks it")
 
 
 def _locate() -> tuple[str, str, str] | None:
@@ -774,8 +795,11 @@ def _hook_post_commit(state: _State) -> int:
     if head is None:
         return 0
     op = repo.operation_in_progress()
-    if op == "rebase":
-        return 0  # post-rewrite records what the rebase made
+    if op == "rebase":  # (main journals these first: only reached if it could not tell)
+        journal.append_commit(
+            repo.common_dir, "rebased", head, str(repo.root), agent=os.environ.get("GITCOORD_AGENT")
+        )
+        return 0
     if _consume_ok(repo, head):
         # pre-commit checked exactly this tree (e.g. run by the pre-commit framework,
         # which has no shell fast path): journal it like the shim does, check nothing twice

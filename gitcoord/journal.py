@@ -181,7 +181,7 @@ def log_error(common_dir: Path | None, what: str, exc: BaseException | None = No
 
 @dataclass
 class Entry:
-    kind: str  # post-commit | post-merge | post-rewrite | unverified | event
+    kind: str  # post-commit | post-merge | post-rewrite | unverified | rebased | event
     sha: str = ""
     worktree: str = ""
     time: float | None = None
@@ -203,7 +203,7 @@ def parse_line(line: str) -> Entry | None:
     parts = line.rstrip("\r\n").split("\t")
     kind = parts[0]
     try:
-        if kind in ("post-commit", "unverified") and len(parts) >= 4:
+        if kind in ("post-commit", "unverified", "rebased") and len(parts) >= 4:
             return Entry(kind, sha=parts[1], worktree=_unfield(parts[2]), time=_float(parts[3]),
                          agent=_agent(parts, 4))
         if kind == "post-merge" and len(parts) >= 4:
@@ -526,7 +526,9 @@ def _apply(ctx: Context, entries: list[Entry], result: DrainResult) -> None:
     repo = ctx.repo
     shas: list[str] = []
     for e in entries:
-        if e.kind in ("post-commit", "unverified", "post-rewrite") or (e.kind == "post-merge" and not e.squash):
+        if e.kind in ("post-commit", "unverified", "rebased", "post-rewrite") or (
+            e.kind == "post-merge" and not e.squash
+        ):
             shas.append(e.sha)
     facts = commit_facts(repo, shas)
     policy = enforce.Policy.from_settings(ctx.settings)
@@ -556,12 +558,12 @@ def _apply(ctx: Context, entries: list[Entry], result: DrainResult) -> None:
                 source = "merge" if len(f.parents) > 1 else "commit"
                 if record_commit(tx, f, h, source=source, committed_at=e.time, renewed=renewed):
                     result.commits += 1
-            elif e.kind == "unverified" or (e.kind == "post-merge" and len(f.parents) > 1):
+            elif e.kind in ("unverified", "rebased") or (e.kind == "post-merge" and len(f.parents) > 1):
                 # No hook checked it (or we cannot know): the lease rules, with the leases
                 # granted before it was made.
                 covering = leases_covering(tx, f.touched)
                 violations = _after_the_fact(tx, f, h, covering, e.time, policy)
-                source = "merge" if e.kind == "post-merge" else "unverified"
+                source = {"post-merge": "merge", "rebased": "rebase"}.get(e.kind, "unverified")
                 if record_commit(tx, f, h, source=source, committed_at=e.time,
                                  violations=violations, renewed=renewed, covering=covering):
                     result.commits += 1

@@ -371,3 +371,34 @@ def test_the_printed_fix_works_for_amend_and_commit_a(project: Project) -> None:
     ok(b, "stash", "push", "-q", "--", "docs/guide.md")
     write(b, "src/app/util.py", "def helper():\n    return 9\n")
     ok(b, "commit", "-qam", "the rest")
+
+
+def test_commits_a_rebase_makes_unchecked_are_checked_when_recorded(project: Project) -> None:
+    """SPEC section 5: a commit no check passed is recorded as a violation when it breaks
+    a rule. Inside a rebase that includes an exec commit made with --no-verify and a
+    conflict resolution (git commits it without pre-commit); post-commit journals them
+    and the next drain checks them against the leases."""
+    b = project.wt("wt-b")
+    write(b, "docs/b.md", "b\n")
+    ok(b, "add", "docs/b.md")
+    ok(b, "commit", "-qm", "b: docs")
+    ok(b, "rebase", "-q", "--exec", f"echo evil >> {API} && git commit -qam sneaky --no-verify", "HEAD~1")
+    sneaky = head(b)
+    assert [e["shas"] for e in events(b, "commit.violation")] == [[sneaky]]
+    assert commit_rows(project)[sneaky]["violation"] == 1
+    assert commit_rows(project)[sneaky]["source"] == "rebase"
+
+    ok(b, "checkout", "-q", "-b", "b2", "main")
+    write(b, "docs/c.md", "mine\n")
+    ok(b, "add", "docs/c.md")
+    ok(b, "commit", "-qm", "b: c")
+    write(project.main, "docs/c.md", "theirs\n")
+    ok(project.main, "add", "docs/c.md")
+    ok(project.main, "commit", "-qm", "main: c")
+    assert sh(b, "rebase", "-q", "main").returncode != 0  # conflict on docs/c.md
+    write(b, "docs/c.md", "resolved\n")
+    write(b, API, "sneaked in with the resolution\n")
+    ok(b, "add", "docs/c.md", API)
+    ok(b, "rebase", "--continue", env={"GIT_EDITOR": "true"})
+    resolved = head(b)
+    assert [e["shas"] for e in events(b, "commit.violation")][-1] == [resolved]
