@@ -14,7 +14,7 @@ from typing import Any
 
 from gitcoord import enforce, journal, staleness
 from gitcoord.context import Context
-from gitcoord.errors import GitcoordError, StoreCorrupt, StoreLocked
+from gitcoord.errors import BadInput, GitcoordError, StoreCorrupt, StoreLocked
 from gitcoord.gitrepo import ZERO_SHA, DiffEntry, GitError, Repo
 from gitcoord.hookimpl import BYPASS_ENV
 from gitcoord.leases import void
@@ -351,11 +351,11 @@ def store_failure_text(e: BaseException, action: str) -> str:
     else:
         why = f"internal error ({type(e).__name__}: {e})"
     what = WHAT.get(action, action)
+    fix = "fix that" if isinstance(e, BadInput) else "fix the store (`gitcoord init` creates a missing one)"
     return (
         f"gitcoord: cannot check this {what}: {why}\n"
         f"gitcoord: refusing rather than letting it through unchecked.\n"
-        f"fix the store (`gitcoord init` creates a missing one), or let this one {what} "
-        f"through, audited: {bypass_hint(action)}"
+        f"{fix}, or let this one {what} through, audited: {bypass_hint(action)}"
     )
 
 

@@ -41,6 +41,7 @@ class Context:
         self.create_store = create_store
         self._store: Store | None = None
         self._holder: Holder | None = None
+        self._integration: str | None = None
         # Per-process helpers closed with the context (gitcoord.combining.Combiner).
         self.closers: dict[str, Any] = {}
 
@@ -93,7 +94,18 @@ class Context:
         return self._holder
 
     def integration_ref(self) -> str:
-        return self.repo.integration_ref(self.settings.integration)
+        """The integration ref. A configured one must name a commit (once there is any):
+        otherwise every stale-read check would pass for want of a tip."""
+        if self._integration is None:
+            ref = self.repo.integration_ref(self.settings.integration)
+            if self.settings.integration and self.repo.rev_parse(ref) is None and self.repo.head():
+                raise BadInput(
+                    f"gitcoord.integration is {self.settings.integration!r}, which names no commit"
+                    f" here ({ref}): set it to the branch work merges into"
+                    " (git config gitcoord.integration main), or fetch it first"
+                )
+            self._integration = ref
+        return self._integration
 
     def close(self) -> None:
         for helper in self.closers.values():

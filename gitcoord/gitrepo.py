@@ -215,8 +215,12 @@ class Repo(NamedTuple):
         return "refs/heads/main"
 
     def _expand(self, name: str) -> str:
-        proc = self.git("rev-parse", "--symbolic-full-name", "--end-of-options", name, check=False)
-        full = _out(proc).strip()
+        """A short ref name as git reads it (``main``: ``refs/heads/main``; ``origin/main``:
+        ``refs/remotes/origin/main``); one that names no ref is taken as a branch."""
+        if name.startswith("-"):  # (rev-parse --symbolic-full-name echoes --end-of-options)
+            return f"refs/heads/{name}"
+        proc = self.git("rev-parse", "--symbolic-full-name", name, "--", check=False)
+        full = next((ln for ln in _out(proc).splitlines() if ln.startswith("refs/")), "")
         return full or f"refs/heads/{name}"
 
     def merge_base(self, a: str, b: str) -> str | None:

@@ -125,3 +125,20 @@ def test_check_staged_reports_the_same_stale_read(project: Project) -> None:
     assert v["rule"] == "stale" and v["path"] == API
     assert v["commits"] and v["commits"][0]["holder"]["agent"] == "main"
     assert "git rebase --autostash main" in " ".join(doc["fixes"])
+
+
+def test_a_configured_short_integration_name_keeps_the_stale_check(project: Project) -> None:
+    """`git config gitcoord.integration main` names refs/heads/main: the stale check
+    still refuses. A name that resolves to no commit is refused with what to fix, never
+    taken as "no tip, nothing is stale"."""
+    m, b = project.main, project.wt("wt-b")
+    ok(m, "config", "gitcoord.integration", "main")
+    assert cli_ok(b, "--json", "status").json()["integration"]["ref"] == "refs/heads/main"
+    write(b, API, "def handler():\n    return 'b'\n")
+    ok(b, "add", API)
+    assert "stale read" in refused(b, "commit", "-m", "b: stale")
+    ok(m, "config", "gitcoord.integration", "mian")
+    err = refused(b, "commit", "-m", "b: stale")
+    assert "gitcoord.integration is 'mian', which names no commit" in err and "fix that" in err
+    r = cli(b, "--json", "status")
+    assert r.code == 2 and "gitcoord.integration is 'mian'" in r.stderr
