@@ -273,8 +273,6 @@ def remove(ctx: Context, target: str, *, force: bool = False) -> RemoveResult:
                 f"{path} has uncommitted changes ({shown}); commit or stash them,"
                 " or use --force to discard them"
             )
-    # (a missing directory too: git then forgets just this worktree)
-    ctx.repo.worktree_remove(path, force=force)
     actor = ctx.holder()
     host = ctx.host
 
@@ -302,6 +300,10 @@ def remove(ctx: Context, target: str, *, force: bool = False) -> RemoveResult:
                 "agent": agent,
             },
         )
+        # Last, inside the transaction: if git refuses, the store keeps everything; if the
+        # store cannot be written (locked, corrupt), the worktree stays. (A missing
+        # directory too: git then forgets just this worktree.)
+        ctx.repo.worktree_remove(path, force=force)
         return RemoveResult(path, released_leases, released, force)
 
     return claims.write_turn(ctx, op)

@@ -239,3 +239,26 @@ def test_remove_a_missing_worktree_touches_no_other_and_refuses_locked(project: 
     assert p3.is_dir() and store_dump(main) == before
     assert j(main, "worktree", "remove", str(p3), "--force").code == 0
     assert str(p3) not in git(main, "worktree", "list")
+
+
+def test_remove_changes_nothing_when_the_store_cannot_be_written(project: Project) -> None:
+    """One operation, all or nothing: with the store locked, `worktree remove` fails
+    (exit 3) and the worktree, its work and its claim are all still there."""
+    import sqlite3
+
+    main = project.main
+    j(main, "task", "add", "T-1", "--title", "x")
+    path = Path(j(main, "worktree", "add", "T-1").json()["path"])
+    write(path, {"notes.txt": "uncommitted work\n"})
+    before = store_dump(main)
+    con = sqlite3.connect(main / ".git" / "gitcoord" / "gitcoord.db", isolation_level=None)
+    con.execute("BEGIN EXCLUSIVE")
+    try:
+        r = j(main, "worktree", "remove", "--force", str(path), env={"GITCOORD_BUSY_TIMEOUT": "0.3"})
+    finally:
+        con.execute("ROLLBACK")
+        con.close()
+    assert r.code == 3 and r.err_json()["error"]["code"] == "store_locked"
+    assert (path / "notes.txt").read_text() == "uncommitted work\n"
+    assert str(path) in git(main, "worktree", "list")
+    assert store_dump(main) == before
