@@ -87,6 +87,8 @@ def _control(text: str, *, invisible: bool = False) -> str | None:
             return "newline"
         if cat == "Cc" or (invisible and cat == "Cf"):
             return f"control character U+{ord(c):04X}"
+        if cat == "Cs":
+            return f"lone surrogate U+{ord(c):04X} (not valid UTF-8)"
     return None
 
 

@@ -303,11 +303,18 @@ def read(obj: Obj, paths: tuple[str, ...]) -> None:
 
 
 # ---------------------------------------------------------------- status
+def _finite_watch(value: float | None) -> float | None:
+    if value is not None and value != value:  # NaN passes every comparison of FloatRange
+        raise click.BadParameter("not a number", param_hint="'--watch'")
+    return value
+
+
 @cli.command()
 @click.option("--exit-code", is_flag=True, help="Exit 1 when any conflict exists (for CI and scripts).")
 @click.option(
     "--watch",
-    type=click.FloatRange(min=0.2),
+    type=click.FloatRange(min=0.2, max=86400.0),  # (and not NaN: _finite_watch)
+    callback=lambda _c, _p, v: _finite_watch(v),
     is_flag=False,
     flag_value=2.0,
     default=None,
@@ -531,6 +538,17 @@ def _crash_log(exc: BaseException) -> str | None:
     return None
 
 
+def _check_utf8(args: list[str]) -> None:
+    """Every argument is text the store can hold: bytes that are not UTF-8 (which Python
+    hands over as lone surrogates) are bad input, refused before anything happens."""
+    for i, arg in enumerate(args, 1):
+        try:
+            arg.encode("utf-8")
+        except UnicodeEncodeError:
+            shown = arg.encode("utf-8", "backslashreplace").decode("utf-8")
+            raise BadInput(f"argument {i} ({shown}) is not valid UTF-8") from None
+
+
 def main(argv: list[str] | None = None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
     # `--json` is accepted anywhere before `--` (gitcoord status --json), and known before
@@ -540,6 +558,7 @@ def main(argv: list[str] | None = None) -> None:
         args = ["--json"] + [a for i, a in enumerate(args) if not (a == "--json" and i < end)]
     _state["json"] = "--json" in args[:1] or _env_json()
     try:
+        _check_utf8(args)
         cli.main(args=args, prog_name="gitcoord", standalone_mode=False)
     except GitcoordError as e:
         render.error(e.message, e.code, bool(_state["json"]), e.details)

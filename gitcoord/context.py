@@ -16,6 +16,10 @@ def _check_agent(name: str) -> str:
     name = name.strip()
     if not name or any(c in name for c in "\0\n\r"):
         raise BadInput(f"bad agent name {name!r}")
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        raise BadInput(f"bad agent name {name!r}: not valid UTF-8") from None
     return name
 
 

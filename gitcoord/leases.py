@@ -385,10 +385,10 @@ def record_reads(ctx: Context, raw_paths: Sequence[str]) -> list[Read]:
         dict.fromkeys(paths.normalize_path(r, cwd=ctx.cwd, root=ctx.repo.root) for r in raw_paths)
     )
     for path in norm:  # a read set holds files: a directory or a glob would record nothing
-        full = ctx.repo.root / path
-        if full.is_dir() and not full.is_symlink():
+        full = ctx.repo.root / path  # (os.path: a name too long for the OS is no file, no error)
+        if os.path.isdir(full) and not os.path.islink(full):
             raise BadInput(f"{path} is a directory: read takes files (say, $(git ls-files {path}))")
-        if any(c in path for c in "*?[") and not full.exists() and not full.is_symlink():
+        if any(c in path for c in "*?[") and not os.path.lexists(full):
             raise BadInput(f"no file {path}: read takes file paths, not globs")
     head = ctx.repo.head()
     blobs = ctx.repo.blobs_at(head, norm)

@@ -32,6 +32,12 @@ BAD_LEASES = [
     pytest.param(["export", "--format", "xml"], id="bad-format"),
     pytest.param(["--agent", "", "leases"], id="empty-agent"),
     pytest.param(["no-such-command"], id="unknown-command"),
+    pytest.param(["lease", "src/a\udcffb.py"], id="path-not-utf8"),
+    pytest.param(["send", "wt-b", "hi \udcff"], id="message-not-utf8"),
+    pytest.param(["task", "add", "T-9", "--title", "x\udcff"], id="title-not-utf8"),
+    pytest.param(["read", "*" * 2000], id="read-glob-too-long-for-the-os"),
+    pytest.param(["status", "--watch", "nan"], id="watch-nan"),
+    pytest.param(["status", "--watch", "inf"], id="watch-inf"),
 ]
 
 
@@ -77,3 +83,22 @@ def test_a_garbage_duration_in_git_config_is_named(project: Project) -> None:
         assert r.code == 2, (key, r.stderr)
         assert key in r.err_json()["error"]["message"]
         git(project.main, "config", "--unset", key)
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "1e400", "-1"])
+def test_a_nonsense_busy_timeout_means_the_default(project: Project, value: str) -> None:
+    """GITCOORD_BUSY_TIMEOUT that is no usable number of seconds: the default, not a
+    crash of every store command (and of every commit's check)."""
+    a = project.wt("wt-a")
+    env = {"GITCOORD_BUSY_TIMEOUT": value}
+    assert run_cli(a, "lease", "docs/guide.md", env=env).code == 0
+    assert run_cli(a, "--json", "leases", env=env).json()["leases"][0]["pattern"] == "docs/guide.md"
+
+
+def test_a_task_import_with_a_lone_surrogate_is_bad_input(project: Project, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    before = store_dump(project.main)
+    f = tmp_path / "t.jsonl"
+    f.write_text('{"id": "I-1", "title": "a\\ud800"}\n')
+    r = run_cli(project.main, "--json", "task", "import", str(f))
+    assert r.code == 2 and "not valid UTF-8" in r.err_json()["error"]["message"]
+    assert store_dump(project.main) == before

@@ -6,8 +6,8 @@ set) before paying for the full engine (:mod:`gitcoord.checks`), whose imports c
 than the check itself. Anything this module cannot decide raises :class:`Unsure`, and the
 full engine takes over (and produces the proper messages and errors). It never writes.
 
-Kept in step with :mod:`gitcoord.store.sqlite` (``lease_candidates``, ``busy_timeout``,
-``default_clock``); tests compare the two.
+Kept in step with :mod:`gitcoord.store.sqlite` (``lease_candidates``, ``default_clock``);
+tests compare the two. ``busy_timeout`` lives here and the store imports it.
 """
 
 from __future__ import annotations
@@ -27,11 +27,14 @@ class Unsure(Exception):
 
 
 def busy_timeout() -> float:
+    """GITCOORD_BUSY_TIMEOUT seconds: 10 unless it is a number from 0 to 2,000,000 (SQLite
+    takes whole milliseconds in a C int; NaN, infinities and garbage mean the default)."""
     raw = os.environ.get("GITCOORD_BUSY_TIMEOUT")
     try:
-        return float(raw) if raw else 10.0
+        value = float(raw) if raw else 10.0
     except ValueError:
         return 10.0
+    return value if 0 <= value <= 2_000_000 else 10.0
 
 
 def now() -> float:

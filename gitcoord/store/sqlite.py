@@ -15,6 +15,7 @@ from typing import Any
 from gitcoord.errors import SchemaTooNew, StoreCorrupt, StoreError, StoreLocked
 from gitcoord.models import Clock, Event, Holder, Lease, Message, Read, SystemClock
 from gitcoord.store.base import EVENTS_HEAD_KEY, SCHEMA_VERSION, EventQuery, NewLease, Store, Tx
+from gitcoord.store.hookread import busy_timeout as busy_timeout  # (one parser for both)
 from gitcoord.store.migrations import SQLITE_MIGRATIONS
 from gitcoord.store.sqlite_commits import SQLiteCommits
 from gitcoord.store.sqlite_tasks import SQLiteTasks
@@ -53,14 +54,6 @@ def default_clock() -> Clock:
 
 CHECKPOINT_FRAMES = 1000  # SQLite's own wal_autocheckpoint default
 EPOCH_MAX = (1 << 63) - 1  # SQLite INTEGER; past it, arithmetic turns REAL
-
-
-def busy_timeout() -> float:
-    raw = os.environ.get("GITCOORD_BUSY_TIMEOUT")
-    try:
-        return float(raw) if raw else 10.0
-    except ValueError:
-        return 10.0
 
 
 def filesystem_type(path: Path) -> str | None:
