@@ -79,3 +79,52 @@ def test_reentrant_in_one_thread(tmp_path: Path) -> None:
     q = WriterQueue(tmp_path, timeout=5)
     with q.hold(), WriterQueue(tmp_path, timeout=5).hold():
         pass
+
+
+def _enter(d: str, timeout: float, log: Any) -> None:
+    with WriterQueue(Path(d), timeout=timeout).hold():
+        log.put("in")
+
+
+def _passes(d: Path, timeout: float) -> bool:
+    """Whether a writer in another process gets through the queue (not hung)."""
+    ctx = mp.get_context("fork")
+    log = ctx.Queue()
+    p = ctx.Process(target=_enter, args=(str(d), timeout, log))
+    p.start()
+    p.join(timeout=15)
+    hung = p.is_alive()
+    if hung:
+        p.kill()
+        p.join()
+    return not hung and p.exitcode == 0 and log.get(timeout=5) == "in"
+
+
+def test_a_zero_timeout_goes_ahead_at_once_past_a_stuck_predecessor(tmp_path: Path) -> None:
+    """GITCOORD_BUSY_TIMEOUT=0: no waiting in the queue either (a zero timer would
+    disarm, and the writer would wait for ever); SQLite's busy timeout decides."""
+    ctx = mp.get_context("fork")
+    log, ready = ctx.Queue(), ctx.Queue()
+    stuck = ctx.Process(target=_worker, args=(str(tmp_path), 0, 60, log, ready))
+    stuck.start()
+    try:
+        ready.get(timeout=10)
+        assert log.get(timeout=10)[1] == "in"
+        assert _passes(tmp_path, 0)
+    finally:
+        stuck.kill()
+        stuck.join()
+
+
+def test_a_stopped_process_holding_the_ticket_lock_does_not_hang_writers(tmp_path: Path) -> None:
+    import fcntl
+    import os
+
+    with WriterQueue(tmp_path, timeout=1).hold():  # (makes the directory and the ticket file)
+        pass
+    fd = os.open(tmp_path / "ticket", os.O_RDWR)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)  # as a process stopped between its flock and close
+        assert _passes(tmp_path, 0.5)
+    finally:
+        os.close(fd)

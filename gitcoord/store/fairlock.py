@@ -85,7 +85,9 @@ class WriterQueue:
         except OSError:
             return None
         try:
-            fcntl.flock(tfd, fcntl.LOCK_EX)
+            if not _try(tfd, fcntl.LOCK_EX):
+                with self._deadline():  # (held for a moment; a stopped holder must not hang us)
+                    fcntl.flock(tfd, fcntl.LOCK_EX)
             raw = os.pread(tfd, 32, 0).strip()
             ticket = (int(raw) if raw.isdigit() else 0) + 1
             os.pwrite(tfd, b"%020d" % ticket, 0)
@@ -95,7 +97,7 @@ class WriterQueue:
             except OSError:  # the slot is still taken: more than `slots` waiters
                 os.close(mine)
                 return None
-        except OSError:
+        except (OSError, _TurnTimeout):
             return None
         finally:
             os.close(tfd)
@@ -109,7 +111,7 @@ class WriterQueue:
         except OSError:
             return
         try:
-            if not _try_shared(prev):
+            if not _try(prev, fcntl.LOCK_SH):
                 with self._deadline():
                     fcntl.flock(prev, fcntl.LOCK_SH)
         except _TurnTimeout:
@@ -119,8 +121,10 @@ class WriterQueue:
 
     @contextmanager
     def _deadline(self) -> Iterator[None]:
-        """Raise _TurnTimeout after ``timeout`` seconds, when a timer can be used (the
-        main thread, SIGALRM otherwise unused); else wait as long as it takes."""
+        """Raise _TurnTimeout after ``timeout`` seconds (at once for 0), when a timer can
+        be used (the main thread, SIGALRM otherwise unused); else wait as long as it takes."""
+        if self.timeout is not None and self.timeout <= 0:
+            raise _TurnTimeout  # (a zero timer would disarm, not fire)
         if (
             self.timeout is None
             or threading.current_thread() is not threading.main_thread()
@@ -140,9 +144,9 @@ class WriterQueue:
             signal.signal(signal.SIGALRM, old)
 
 
-def _try_shared(fd: int) -> bool:
+def _try(fd: int, op: int) -> bool:
     try:
-        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        fcntl.flock(fd, op | fcntl.LOCK_NB)
         return True
     except BlockingIOError:
         return False
