@@ -777,6 +777,14 @@ class _Unchanged(Exception):
     """Inside serve's transaction: nothing worth committing happened."""
 
 
+class _Late(Exception):
+    """Inside serve's transaction: callers of these requests gave up before the commit."""
+
+    def __init__(self, indexes: set[int]) -> None:
+        super().__init__(indexes)
+        self.indexes = indexes
+
+
 def _serve_next(ctx: Context) -> Callable[[list[Request]], list[_Served]]:
     """Serve ``claim --next`` requests (queued ones of many callers, or just ours) in
     one write transaction. Each claim keeps its request's id, so a caller whose
@@ -784,6 +792,16 @@ def _serve_next(ctx: Context) -> Callable[[list[Request]], list[_Served]]:
     Event hooks are left to each caller."""
 
     def serve(requests: list[Request]) -> list[_Served]:
+        while True:
+            try:
+                return attempt(requests)
+            except _Late as late:  # commit for nobody who gave up: again, without them
+                requests = [
+                    Request(r.id, r.payload, r.recover, 0.0) if i in late.indexes else r
+                    for i, r in enumerate(requests)
+                ]
+
+    def attempt(requests: list[Request]) -> list[_Served]:
         store = ctx.store()
         hooks, store.on_commit = store.on_commit, None  # each caller runs its own
         store.defer_housekeeping = True  # the WAL checkpoint waits until replies are out
@@ -808,6 +826,15 @@ def _serve_next(ctx: Context) -> Callable[[list[Request]], list[_Served]]:
                     served[0] = (served[0][0], reaped + served[0][1])
                 if not tx.new_events:
                     raise _Unchanged  # nothing granted or reaped: roll back the epochs too
+                now = time.monotonic()
+                late = {
+                    i
+                    for i, (req, (result, _)) in enumerate(zip(requests, served, strict=True))
+                    if req.until is not None and now > req.until
+                    and isinstance(result, ClaimResult) and result.claimed
+                }
+                if late:  # (this process was stopped since it served them, say)
+                    raise _Late(late)
         except _Unchanged:
             pass
         finally:

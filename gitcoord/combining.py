@@ -44,11 +44,15 @@ the lock among themselves and it is rarely free), then serve themselves with
 ``recover`` set: serve first looks
 for what the dead combiner did under the request's id (it committed: those results
 are returned) and only otherwise does the work. A caller interrupted while queued
-closes its reply FIFO, and combiners skip records whose FIFO has no reader. Every
-wait is bounded by ``timeout`` (a stopped combiner makes callers fail as SQLite's
-busy timeout would, not hang); a record carries its caller's deadline, and serve
-refuses one past it (once it holds the store's write lock) rather than act for a
-caller that has given up. One Combiner serves one thread.
+closes its reply FIFO, and combiners skip records whose FIFO has no reader. A record
+carries its caller's deadline (``timeout`` from the call), and serve refuses one past
+it rather than act for a caller that has given up: it looks when it reaches the request
+and again just before it commits (a combiner stopped in between must not commit for a
+caller gone). A caller with no answer ``GRACE`` seconds past its deadline serves itself
+with ``recover`` set, so a combiner stopped after committing (before its replies) costs
+it nothing: it finds its claims. That transaction waits for the store like any other,
+so a store that stays locked fails it as SQLite's busy timeout would. One Combiner
+serves one thread.
 
 Whenever combining cannot be used (no FIFOs on this system, a request too big for a
 record, the request FIFO full) :meth:`Combiner.call` returns ``None`` and the caller
@@ -289,7 +293,11 @@ class Combiner:
                 msg = self._wait(rid, 0.0)  # one last look
                 if msg is not None and "r" in msg:
                     return self.decode(msg["r"])
-                raise self._timed_out("waiting for the process that serves queued claims")
+                # No answer, and no combiner will act on our record any more (serve
+                # refuses it past its deadline). One that did may be stuck before its
+                # reply: serve it ourselves as a recovery, which finds what was committed
+                # for it (or waits for the store like any writer, and times out so).
+                return self.serve([Request(rid, own["p"], True)])[0]
             msg = self._wait(rid, self.patience)
             if msg is None:
                 # Ask for the lock: the next hand-over goes to a nudge first (the lock
@@ -310,11 +318,6 @@ class Combiner:
                     return None  # not served and not queued: do it yourself
                 continue
             return self.decode(msg["r"])
-
-    def _timed_out(self, what: str) -> BaseException:
-        from gitcoord.errors import StoreLocked
-
-        return StoreLocked(f"timed out after {self.timeout:g}s {what} ({self.dir})")
 
     @staticmethod
     def _unwrap(result: Any) -> Any:

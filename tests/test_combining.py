@@ -94,6 +94,25 @@ DIES_AFTER_COMMIT = textwrap.dedent(
 )
 
 
+# Like DIES_AFTER_COMMIT, but it stays alive, holding the combiner lock, long past its
+# callers' timeout (a process stopped after its commit, before its replies).
+STALLS_AFTER_COMMIT = DIES_AFTER_COMMIT.replace(
+    'print(len(taken), flush=True)\nos._exit(0)', 'print(len(taken), flush=True)\ntime.sleep(8)\nos._exit(0)'
+)
+# Serves its queued callers but is stopped before it commits, past their deadline.
+STALLS_BEFORE_COMMIT = DIES_AFTER_COMMIT.replace(
+    "comb.serve(",
+    "import gitcoord.claims as gc\n"
+    "real = gc._serve_request\n"
+    "def slow(*a, **k):\n"
+    "    out = real(*a, **k)\n"
+    "    time.sleep(2)\n"
+    "    return out\n"
+    "gc._serve_request = slow\n"
+    "comb.serve(",
+).replace('Request(r["id"], r["p"], False)', 'Request(r["id"], r["p"], False, r["until"])')
+
+
 def _env(host: str) -> dict[str, str]:
     env = dict(os.environ)
     env["GITCOORD_HOST"] = host
@@ -193,19 +212,27 @@ def test_a_combiner_that_dies_with_requests_taken_loses_nothing(project: Project
             stream.close()
 
 
-def test_a_combiner_that_dies_after_committing_leaves_no_orphan(project: Project, tmp_path: Path) -> None:
-    """Its callers find the claims made for them (by request id) instead of claiming
-    again: every committed claim is reported to exactly the caller it was made for."""
+def _combiner_proc(project: Project, script: str) -> subprocess.Popen[str]:
+    """10 tasks, and a process running ``script`` (one of the *_COMMIT scripts) for 3
+    requests, once it holds the combiner lock."""
     _import(project, 10)
     assert run_cli(project.main, "init").code == 0
-    doomed = subprocess.Popen(
-        [sys.executable, "-c", DIES_AFTER_COMMIT, str(project.main), "3"],
+    proc = subprocess.Popen(
+        [sys.executable, "-c", script, str(project.main), "3"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
+    assert proc.stdout is not None and proc.stderr is not None
+    assert proc.stdout.readline().strip() == "locked", proc.stderr.read()
+    return proc
+
+
+def test_a_combiner_that_dies_after_committing_leaves_no_orphan(project: Project, tmp_path: Path) -> None:
+    """Its callers find the claims made for them (by request id) instead of claiming
+    again: every committed claim is reported to exactly the caller it was made for."""
+    doomed = _combiner_proc(project, DIES_AFTER_COMMIT)
     assert doomed.stdout is not None and doomed.stderr is not None
-    assert doomed.stdout.readline().strip() == "locked", doomed.stderr.read()
     procs, go = _workers(project, tmp_path, 3, once=True)
     go.touch()
     assert doomed.stdout.readline().strip() == "3"
@@ -432,3 +459,50 @@ def test_the_hand_over_goes_to_a_caller_that_lost_its_combiner_first(tmp_path: P
     finally:
         for comb in (a, b, c):
             comb.close()
+
+
+def _stalled(project: Project, tmp_path: Path, script: str) -> list[subprocess.Popen[str]]:
+    """Three callers (timeout 1 s) queued behind a combiner running ``script``, which
+    has taken their records; returned once that combiner is gone."""
+    stuck = _combiner_proc(project, script)
+    assert stuck.stdout is not None and stuck.stderr is not None
+    os.environ["GITCOORD_BUSY_TIMEOUT"] = "1"
+    try:
+        procs, go = _workers(project, tmp_path, 3, once=True)
+    finally:
+        del os.environ["GITCOORD_BUSY_TIMEOUT"]
+    go.touch()
+    for p in procs:
+        p.wait(timeout=120)
+    stuck.wait(timeout=60)
+    stuck.stdout.close()
+    stuck.stderr.close()
+    return procs
+
+
+def _claimed(project: Project) -> list[str]:
+    tasks = run_cli(project.main, "--json", "task", "list", "--status", "claimed").json()["tasks"]
+    return sorted(t["id"] for t in tasks)
+
+
+def test_callers_of_a_combiner_stopped_after_its_commit_find_their_claims(
+    project: Project, tmp_path: Path
+) -> None:
+    """No reply long past the deadline: each caller serves itself as a recovery and
+    finds the claim made for it, instead of failing while holding it unawares."""
+    got = [g for r in _results(_stalled(project, tmp_path, STALLS_AFTER_COMMIT)) for g in r["got"]]  # type: ignore[attr-defined]
+    assert len(got) == 3 and len({g[0] for g in got}) == 3
+    assert _claimed(project) == sorted(g[0] for g in got)  # no claim for nobody
+
+
+def test_a_combiner_stopped_before_its_commit_commits_nothing_for_callers_gone(
+    project: Project, tmp_path: Path
+) -> None:
+    """It holds the store's write lock past its callers' patience: they fail as a
+    locked store fails them (exit 3 from the CLI), and what it had done for them is
+    rolled back when it resumes, not committed for nobody."""
+    procs = _stalled(project, tmp_path, STALLS_BEFORE_COMMIT)
+    for p in procs:
+        _, err = p.communicate(timeout=10)
+        assert p.returncode != 0 and "StoreLocked" in err
+    assert _claimed(project) == []
