@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -80,11 +81,13 @@ def _time_arg(value: str, now: float) -> float:
 
     try:
         return now - parse_duration(value)
-    except BadInput:
-        pass
+    except BadInput as e:
+        as_duration = e
     try:
         dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError as e:
+        if re.fullmatch(r"\s*[\d.]+[smhdw]?([\d.]+[smhdw])*\s*", value.lower()):
+            raise as_duration from None  # a duration, and what is wrong with it (400d: > a year)
         raise BadInput(f"bad time {value!r}: use a duration like 30d or an ISO date") from e
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=timezone.utc)
@@ -422,7 +425,7 @@ def log_cmd(
             agent=agent_filter,
             pattern=pattern,
             task=task,
-            since=_time_arg(since, tx.now) if since else None,
+            since=_time_arg(since, tx.now) if since is not None else None,
             limit=limit,
         )
     if obj.json:
@@ -434,10 +437,13 @@ def log_cmd(
 
 
 @cli.command()
-@click.option("--format", "fmt", type=click.Choice(["json", "jsonl"]), default="json", show_default=True)
+@click.option(
+    "--format", "fmt", type=click.Choice(["json", "jsonl"]), default="json", show_default=True,
+    help="json: one document {\"events\": [...]}; jsonl: one event per line (JSON Lines, also under --json).",
+)
 @pass_obj
 def export(obj: Obj, fmt: str) -> None:
-    """Dump the whole audit trail.
+    """Dump the whole audit trail: every event with its hash chain and paths.
 
     \b
     Example:

@@ -34,8 +34,10 @@ def register(group: click.Group) -> None:
         """
         from gitcoord import checks
 
-        if sum(bool(x) for x in (staged, range_, remote)) > 1:
+        if sum(x not in (None, False) for x in (staged, range_, remote)) > 1:
             raise BadInput("give one of --staged, --range, --push")
+        if range_ == "" or remote == "":
+            raise BadInput("empty " + ("--range" if range_ == "" else "--push") + " value")
         ctx = obj.ctx()
         if range_:
             report = checks.check_range(ctx, range_)

@@ -451,8 +451,8 @@ class Combiner:
         before handing on, when that lock cannot be had); close every FIFO."""
         outbox = -1
         try:
-            try:
-                outbox = self._outbox(fcntl.LOCK_SH)
+            try:  # (never blocks: a process stopped holding it must not stall us)
+                outbox = self._outbox(fcntl.LOCK_SH | fcntl.LOCK_NB)
             except OSError:
                 self._send_all(replies)  # still holding the lock: safe, only slower
                 replies = []

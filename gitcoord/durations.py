@@ -12,7 +12,8 @@ MAX_SECONDS = 366 * 86400.0
 
 
 def parse_duration(text: str, *, allow_zero: bool = False) -> float:
-    """Seconds in ``text``; BadInput for anything else (negative, garbage, > 1 year)."""
+    """Seconds in ``text``; BadInput for anything else (negative, garbage, under a second,
+    over a year)."""
     raw = text
     text = text.strip().lower()
     if not text:
@@ -31,6 +32,8 @@ def parse_duration(text: str, *, allow_zero: bool = False) -> float:
             raise BadInput(f"bad duration {raw!r} (use e.g. 30m, 1h, 90s, 2d)")
     if seconds != seconds or seconds < 0 or (seconds == 0 and not allow_zero):
         raise BadInput(f"bad duration {raw!r}: must be positive")
+    if 0 < seconds < 1:  # (a lease or claim over before anyone could use it)
+        raise BadInput(f"bad duration {raw!r}: shorter than a second")
     if seconds > MAX_SECONDS:
         raise BadInput(f"bad duration {raw!r}: longer than a year")
     return seconds

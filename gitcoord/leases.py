@@ -132,7 +132,10 @@ def acquire(
     wait: float | None = None,
 ) -> GrantResult:
     """Grant every pattern or none. Raises :class:`Denied` naming each conflict."""
+    from gitcoord.claims import check_task_id  # (a free-text id, maybe of another tracker)
+
     patterns = parse_patterns(ctx, raw_patterns)
+    task = None if task is None else check_task_id(task)
     holder = ctx.holder()
     ttl = ttl if ttl is not None else ctx.settings.lease_ttl
     base_commit, base_blobs = _base(ctx, patterns)

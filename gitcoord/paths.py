@@ -141,6 +141,14 @@ def _relativize(
     return rel
 
 
+def _no_way_out(rel: str, root: str | os.PathLike[str], raw: str) -> None:
+    """A directory a pattern looks inside (a dir lease, a glob's literal prefix) must not
+    be a symlink out of the tree: what it covers would be outside the repository."""
+    root_real = os.path.realpath(os.fspath(root))
+    if rel and _strip_root(os.path.realpath(os.path.join(root_real, rel)), root_real) is None:
+        raise BadInput(f"path is outside the repository (through a symlink): {raw!r}")
+
+
 def normalize_path(raw: str, *, cwd: str | os.PathLike[str], root: str | os.PathLike[str]) -> str:
     """Repository-relative POSIX path for ``raw`` (relative to ``cwd``, or absolute).
 
@@ -988,6 +996,7 @@ def parse_pattern(
         literal = "".join(t.ch for t in toks)
         path = _relativize(literal, cwd, root, allow_root=False)
         if trailing_slash:
+            _no_way_out(path, root, raw)
             return Pattern(path + "/", "dir", path)
         full = os.path.join(os.path.realpath(os.fspath(root)), path)
         if os.path.isdir(full) and not os.path.islink(full):
@@ -1000,6 +1009,7 @@ def parse_pattern(
     if first_wild > 0 and not segs[0]:  # absolute
         prefix = prefix or "/"
     key = _relativize(prefix or ".", cwd, root, allow_root=True)
+    _no_way_out(key, root, raw)
 
     rest: list[list[_Tok]] = []
     for seg in segs[first_wild:]:

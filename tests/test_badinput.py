@@ -38,6 +38,12 @@ BAD_LEASES = [
     pytest.param(["read", "*" * 2000], id="read-glob-too-long-for-the-os"),
     pytest.param(["status", "--watch", "nan"], id="watch-nan"),
     pytest.param(["status", "--watch", "inf"], id="watch-inf"),
+    pytest.param(["log", "--since", ""], id="empty-since"),
+    pytest.param(["check", "--range", ""], id="empty-range"),
+    pytest.param(["check", "--push", ""], id="empty-push"),
+    pytest.param(["lease", "README.md", "--ttl", "0.0000001s"], id="sub-second-ttl"),
+    pytest.param(["lease", "README.md", "--task", ""], id="empty-task"),
+    pytest.param(["lease", "README.md", "--task", "a\nb"], id="task-with-newline"),
 ]
 
 
@@ -102,3 +108,21 @@ def test_a_task_import_with_a_lone_surrogate_is_bad_input(project: Project, tmp_
     r = run_cli(project.main, "--json", "task", "import", str(f))
     assert r.code == 2 and "not valid UTF-8" in r.err_json()["error"]["message"]
     assert store_dump(project.main) == before
+
+
+def test_a_too_long_duration_in_since_says_so(project: Project) -> None:
+    r = run_cli(project.main, "--json", "log", "--since", "400d")
+    assert r.code == 2 and "longer than a year" in r.err_json()["error"]["message"]
+
+
+@pytest.mark.parametrize("pattern", ["elink/", "elink/*", "elink/**/*.conf", "elink/passwd"])
+def test_patterns_through_a_symlink_out_of_the_tree_are_refused(project: Project, pattern: str) -> None:
+    """SPEC section 2: patterns are repository-relative. A dir lease or a glob whose
+    directory is a symlink out of the tree would cover what is not in the repository."""
+    a = project.wt("wt-a")
+    (a / "elink").symlink_to("/etc")
+    before = store_dump(project.main)
+    r = run_cli(a, "--json", "lease", pattern)
+    assert r.code == 2 and "through a symlink" in r.err_json()["error"]["message"]
+    assert store_dump(project.main) == before
+    assert run_cli(a, "lease", "elink").code == 0  # the symlink itself is a path of the tree
