@@ -147,7 +147,7 @@ class Report:
     integration_ref: str | None = None
     tip: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
-    how: str = ""  # a commit's staging: "" (the index), "amend", "all" (-a): for the fixes
+    how: str = ""  # a commit's staging: "" (the index), "amend", "all" (-a), "am": for the fixes
 
     @property
     def errors(self) -> list[enforce.Violation]:
@@ -300,7 +300,9 @@ WHAT = {
 }
 
 
-def bypass_hint(action: str) -> str:
+def bypass_hint(action: str, how: str = "") -> str:
+    if how == "am":  # (git am stopped at the refused patch, applied in the index)
+        return f'{BYPASS_ENV}="<reason>" git am --continue'
     if action == "receive":
         return (
             f'git push -o {BYPASS_ENV}="<reason>" ...   (the server needs '
@@ -323,7 +325,7 @@ def refusal_text(report: Report, action: str) -> str:
     for fix in enforce.fixes(errors, action="push" if report.commits() else "commit", how=report.how):
         lines.append(f"fix: {fix}")
     if action in ("commit", "push", "receive"):
-        lines.append(f"to {what} anyway (audited): {bypass_hint(action)}")
+        lines.append(f"to {what} anyway (audited): {bypass_hint(action, report.how)}")
     return "\n".join(lines)
 
 

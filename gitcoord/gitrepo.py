@@ -407,7 +407,9 @@ class Repo(NamedTuple):
         return text.split()
 
     def operation_in_progress(self) -> str | None:
-        """'rebase' / 'cherry-pick' / 'revert' when a sequencer operation is under way."""
+        """'rebase' / 'am' / 'cherry-pick' / 'revert' when such an operation is under way."""
+        if (self.git_dir / "rebase-apply" / "applying").exists():
+            return "am"
         if (self.git_dir / "rebase-merge").is_dir() or (self.git_dir / "rebase-apply").is_dir():
             return "rebase"
         if (self.git_dir / "CHERRY_PICK_HEAD").exists():

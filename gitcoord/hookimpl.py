@@ -54,7 +54,7 @@ if TYPE_CHECKING:
 
 BYPASS_ENV = "GITCOORD_BYPASS"
 OK_FILE = "gitcoord-precommit-ok"
-CHECKING_HOOKS = ("pre-commit", "pre-merge-commit", "pre-push", "pre-receive")
+CHECKING_HOOKS = ("pre-commit", "pre-merge-commit", "pre-applypatch", "pre-push", "pre-receive")
 # Variables a pre-receive hook needs to see the pushed objects (git's quarantine).
 _QUARANTINE_ENV = ("GIT_QUARANTINE_PATH", "GIT_OBJECT_DIRECTORY", "GIT_ALTERNATE_OBJECT_DIRECTORIES")
 _TRUE = ("true", "yes", "on", "1")
@@ -79,9 +79,11 @@ def main(argv: list[str]) -> int:
     handler = _HANDLERS.get(hook)
     if handler is None:
         return 0  # a hook gitcoord has nothing to do in
-    if hook == "pre-commit" and fast_pre_commit():
+    if hook == "pre-applypatch" and _am_rebasing():
+        return 0  # `git rebase --apply` picking: post-applypatch journals each pick
+    if hook in ("pre-commit", "pre-applypatch") and fast_pre_commit():
         return 0
-    if hook == "post-commit" and _rebasing():
+    if (hook == "post-commit" and _rebasing()) or (hook == "post-applypatch" and _am_rebasing()):
         # A commit of a rebase that no pre-commit passed: a pick, and maybe a conflict
         # resolution or an exec or edit-stop commit made with --no-verify. Journaled, not
         # checked now (a process per pick is too slow): the next drain (any gitcoord
@@ -153,6 +155,19 @@ def _rebasing() -> bool:
     except OSError:
         return False
     return rc == 0 and any(p and os.path.isdir(p) for p in out.decode(errors="replace").splitlines())
+
+
+def _am_rebasing() -> bool:
+    """``git am`` run by ``git rebase --apply`` (its picks), not by a user applying
+    patches: ``rebase-apply/rebasing`` exists."""
+    where = _locate()
+    if where is not None:
+        return os.path.exists(os.path.join(where[0], "rebase-apply", "rebasing"))
+    try:
+        rc, out = _finish(_spawn(["rev-parse", "--git-path", "rebase-apply/rebasing"]))
+    except OSError:
+        return False
+    return rc == 0 and os.path.exists(out.decode(errors="replace").strip())
 
 
 def _journal_rebased() -> None:
@@ -647,7 +662,7 @@ def _failure(state: _State, e: BaseException) -> int:
     internal = not isinstance(e, GitcoordError)
     log = journal.log_error(state.common_dir, f"hook-impl {state.hook} {state.args!r} failed", e)
     if state.hook not in CHECKING_HOOKS:
-        if state.hook == "post-commit" and state.ctx is not None:
+        if state.hook in ("post-commit", "post-applypatch") and state.ctx is not None:
             try:  # the commit exists: journal it for a later check rather than lose it
                 head = state.ctx.repo.head()
                 if head:
@@ -678,7 +693,7 @@ def _failure(state: _State, e: BaseException) -> int:
             f"gitcoord: cannot check this {checks.WHAT[action]} ({e}); {BYPASS_ENV} given: "
             f"letting it through (bypass recorded in the {where})"
         )
-        if state.hook in ("pre-commit", "pre-merge-commit") and state.ctx is not None:
+        if state.hook in ("pre-commit", "pre-merge-commit", "pre-applypatch") and state.ctx is not None:
             _write_ok(state.ctx.repo, state.tree)
         return 0
     text = checks.store_failure_text(e, action)
@@ -756,7 +771,10 @@ def _pre_commit(state: _State, *, merge: bool) -> int:
     report = checks.evaluate(
         ctx, [change], action="commit", integration_ref=ref, tip=tip, reads_holder=holder
     )
-    report.how = "amend" if amend else "all" if args is not None and all_flag(args) else ""
+    report.how = (
+        "am" if state.hook == "pre-applypatch"
+        else "amend" if amend else "all" if args is not None and all_flag(args) else ""
+    )
     return _conclude(
         state,
         report,
@@ -991,7 +1009,9 @@ def _hook_pre_receive(state: _State) -> int:
 _HANDLERS: dict[str, Callable[[_State], int]] = {
     "pre-commit": _hook_pre_commit,
     "pre-merge-commit": _hook_pre_merge_commit,
+    "pre-applypatch": _hook_pre_commit,  # `git am`: the patch is in the index, as for a commit
     "post-commit": _hook_post_commit,
+    "post-applypatch": _hook_post_commit,
     "post-merge": _hook_post_merge,
     "post-rewrite": _hook_post_rewrite,
     "pre-push": _hook_pre_push,

@@ -37,7 +37,10 @@ LEGACY_SUFFIX = ".legacy"
 LOCK_NAME = "install.lock"
 LOCK_TIMEOUT = 60.0
 
-CLIENT_HOOKS = ("pre-commit", "pre-merge-commit", "pre-push", "post-commit", "post-merge", "post-rewrite")
+CLIENT_HOOKS = (
+    "pre-commit", "pre-merge-commit", "pre-applypatch", "pre-push",
+    "post-commit", "post-merge", "post-rewrite", "post-applypatch",
+)
 SERVER_HOOKS = ("pre-receive",)
 # Only where each worktree has its own hooks directory (a relative core.hooksPath): it
 # installs the hooks into a worktree created later, when `git worktree add` checks it out.
@@ -243,6 +246,10 @@ _BODIES: dict[str, str] = {
     "pre-merge-commit": _CHECK.replace(
         "{what}", "Refuses merge commits that touch paths another worktree leases, or that rest on stale reads."
     ),
+    "pre-applypatch": _CHECK.replace(
+        "{what}",
+        "Refuses patches `git am` applies that touch paths another worktree leases, or that rest on stale reads.",
+    ),
     "pre-push": _CHECK_STDIN.replace(
         "{what}", "Checks every commit the push would add to the remote, and records the pushed commits."
     ),
@@ -251,6 +258,9 @@ _BODIES: dict[str, str] = {
         "Server side (`gitcoord install --server`): checks every incoming commit; a pusher cannot skip it.",
     ),
     "post-commit": _POST_COMMIT,
+    "post-applypatch": _POST_COMMIT.replace("post-commit.legacy", "post-applypatch.legacy").replace(
+        "# Records the new commit", "# `git am`: records each new commit"
+    ).replace("hook-impl pre-commit leaves", "hook-impl pre-applypatch leaves"),
     "post-merge": _POST_MERGE,
     "post-rewrite": _POST_REWRITE,
     "post-checkout": _POST_CHECKOUT,

@@ -402,3 +402,33 @@ def test_commits_a_rebase_makes_unchecked_are_checked_when_recorded(project: Pro
     ok(b, "rebase", "--continue", env={"GIT_EDITOR": "true"})
     resolved = head(b)
     assert [e["shas"] for e in events(b, "commit.violation")][-1] == [resolved]
+
+
+def test_git_am_is_checked_like_a_commit_and_recorded(project: Project) -> None:
+    """SPEC section 5: a commit touching another holder's lease is refused, however it
+    is made. `git am` runs no pre-commit or post-commit but pre-applypatch and
+    post-applypatch: those check and record each applied patch."""
+    a, b = project.wt("wt-a"), project.wt("wt-b")
+    write(a, API, "patched by a\n")
+    ok(a, "commit", "-qam", "a: api")  # a holds the lease: fine
+    patch = ok(a, "format-patch", "-1", "--stdout")
+    proc = sh(b, "am", "-q", input=patch)
+    assert proc.returncode != 0 and "leased by wt-a" in proc.stderr
+    assert "git am --skip" in proc.stderr and 'GITCOORD_BYPASS="<reason>" git am --continue' in proc.stderr
+    assert events(b, "commit.refused")[-1]["agent"] == "wt-b"
+    ok(b, "am", "--abort")
+    # a patch that leaves the lease alone is applied and recorded, with its own pass
+    write(a, "docs/a.md", "doc\n")
+    ok(a, "add", "docs/a.md")
+    ok(a, "commit", "-qm", "a: docs")
+    ok(b, "am", "-q", input=ok(a, "format-patch", "-1", "--stdout"))
+    assert journal_lines(project)[-1].split("\t")[:3] == ["post-commit", head(b), str(b)]
+    assert events(b, "commit.recorded")[-1]["shas"] == [head(b)]  # (drains the journal)
+    assert commit_rows(project)[head(b)]["violation"] == 0
+    # `git rebase --apply` runs the same hooks for its picks: journaled, checked at the drain
+    before = head(b)
+    ok(project.main, "commit", "-q", "--allow-empty", "-m", "main moves on")
+    ok(b, "rebase", "-q", "--apply", "main")
+    assert journal_lines(project)[-2].split("\t")[:2] == ["rebased", head(b)]
+    events(b)
+    assert head(b) != before and commit_rows(project)[head(b)]["source"] == "rebase"
