@@ -192,3 +192,40 @@ def test_a_store_that_was_made_and_is_gone_or_empty_is_not_silently_made_anew(pr
     assert r.code == 0 and "new, empty one" in r.stderr
     assert run_cli(main, "--json", "leases").json()["leases"] == []
     assert run_cli(main, "init").code == 0  # and from then on, as before
+
+
+def _hold_a_writer_turn(db: str) -> None:
+    """A writer that takes its turn and the write lock, then never finishes."""
+    s = SQLiteStore.open(Path(db))
+    with s.transaction():
+        print("holding", flush=True)
+        time.sleep(60)
+
+
+def test_the_busy_timeout_bounds_the_whole_wait_queue_included(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SPEC section 7: a busy timeout. A writer behind a stuck one waits its turn in the
+    fair queue, then for SQLite's lock: the two together stay within the timeout, not
+    twice it (the error says it waited that long)."""
+    run_cli(project.main, "init")
+    db = project.main / ".git" / "gitcoord" / "gitcoord.db"
+    stuck = subprocess.Popen(
+        [sys.executable, "-c", f"from tests.test_store import _hold_a_writer_turn as h; h({str(db)!r})"],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=str(Path(__file__).resolve().parent.parent),
+    )
+    try:
+        assert stuck.stdout is not None and stuck.stdout.readline().strip() == "holding"
+        monkeypatch.setenv("GITCOORD_BUSY_TIMEOUT", "2")
+        s = SQLiteStore.open(db)
+        t0 = time.monotonic()
+        with pytest.raises(StoreLocked, match="waited 2s"), s.transaction():
+            pass
+        waited = time.monotonic() - t0
+        s.close()
+        assert 1.5 < waited < 3.5  # (twice the timeout, 4 s, before)
+    finally:
+        stuck.kill()
+        stuck.wait()

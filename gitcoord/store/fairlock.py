@@ -25,6 +25,7 @@ import fcntl
 import os
 import signal
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -48,6 +49,7 @@ class WriterQueue:
         self.slots = slots
         self._ticket = os.path.join(directory, "ticket")
         self._ready = False
+        self.waited = 0.0  # seconds the last turn took to come (what is left of the timeout is SQLite's)
 
     def _slot(self, ticket: int) -> int:
         return os.open(
@@ -65,7 +67,9 @@ class WriterQueue:
         if key in held:
             yield
             return
+        t0 = time.monotonic()
         mine = self._enqueue()
+        self.waited = time.monotonic() - t0
         held.add(key)
         try:
             yield

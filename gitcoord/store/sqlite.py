@@ -683,7 +683,11 @@ class SQLiteStore(Store):
         event hook never holds up other writers."""
         committed: list[Event] = []
         with self.writer_lock():
-            yield from self._tx("BEGIN IMMEDIATE", committed)
+            queue = self.__dict__.get("_writer_queue")
+            waited = queue.waited if queue is not None else 0.0
+            # the busy timeout bounds the whole wait, the turn in the queue included
+            left = max(0.0, busy_timeout() - waited) if waited > 0.05 else None
+            yield from self._tx("BEGIN IMMEDIATE", committed, busy=left)
         if not self.defer_housekeeping:
             self.housekeeping()
         if committed and self.on_commit is not None:
@@ -693,9 +697,18 @@ class SQLiteStore(Store):
     def snapshot(self) -> Iterator[Tx]:
         yield from self._tx("BEGIN", [])
 
-    def _tx(self, begin: str, committed: list[Event]) -> Iterator[Tx]:
+    def _tx(self, begin: str, committed: list[Event], *, busy: float | None = None) -> Iterator[Tx]:
+        """``begin`` (waiting ``busy`` seconds for the lock instead of the busy timeout), ...,
+        and COMMIT or ROLLBACK."""
         try:
-            self.conn.execute(begin)
+            if busy is None:
+                self.conn.execute(begin)
+            else:
+                self.conn.execute(f"PRAGMA busy_timeout = {int(busy * 1000)}")
+                try:
+                    self.conn.execute(begin)
+                finally:
+                    self.conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout() * 1000)}")
         except sqlite3.Error as e:
             raise _translate(e, self.location) from e
         tx = SQLiteTx(self.conn, self.clock.now())
