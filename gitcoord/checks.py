@@ -147,7 +147,7 @@ class Report:
     integration_ref: str | None = None
     tip: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
-    how: str = ""  # a commit's staging: "" (the index), "amend", "all" (-a), "am": for the fixes
+    how: str = ""  # a commit's staging: "" (the index), "amend", "all" (-a), "paths", "am": for the fixes
 
     @property
     def errors(self) -> list[enforce.Violation]:

@@ -284,14 +284,19 @@ def check_lease_rules(
 
 def fixes(violations: Sequence[Violation], *, action: str = "commit", how: str = "") -> list[str]:
     """The one command that fixes each kind of refusal (``action``: commit | push;
-    ``how`` the commit stages its paths: "" (the index), ``amend``, ``all`` (``-a``), or
-    ``am`` (a patch ``git am`` applied))."""
+    ``how`` the commit stages its paths: "" (the index), ``amend``, ``all`` (``-a``),
+    ``paths`` (``git commit PATH...``) or ``am`` (a patch ``git am`` applied))."""
     errors = [v for v in violations if v.is_error]
     out: list[str] = []
     lease_paths = list(dict.fromkeys(v.path for v in errors if v.rule == LEASE))
     if lease_paths:
         holders = list(dict.fromkeys(v.lease.holder.agent for v in errors if v.lease is not None))
-        if action == "commit" and how == "am":
+        if action == "commit" and how == "paths":
+            out.append(
+                f"leave the leased paths out of this commit: name only your other paths to git commit"
+                f" (not {_args(lease_paths)})   (or ask {', '.join(holders)} to release them)"
+            )
+        elif action == "commit" and how == "am":
             out.append(
                 f"leave this patch out: git am --skip   (or make it leave {_args(lease_paths)} alone and"
                 f" git am --continue; or ask {', '.join(holders)} to release them)"

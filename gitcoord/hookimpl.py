@@ -527,6 +527,14 @@ def amend_flag(args: Sequence[str]) -> bool:
     return amend
 
 
+def paths_given(args: Sequence[str]) -> bool:
+    """Does a ``git commit`` argument list name paths (``git commit [-o|-i] PATH...``)?
+    Then git commits from a temporary index of its own, and the real one is no fix."""
+    if "--" in args and args.index("--") < len(args) - 1:
+        return True
+    return any(not a.startswith("-") for a in _options(args))
+
+
 def all_flag(args: Sequence[str]) -> bool:
     """Does a ``git commit`` argument list ask for ``-a`` / ``--all`` (also inside a
     cluster of short options, as in ``-am MSG``)?"""
@@ -773,7 +781,10 @@ def _pre_commit(state: _State, *, merge: bool) -> int:
     )
     report.how = (
         "am" if state.hook == "pre-applypatch"
-        else "amend" if amend else "all" if args is not None and all_flag(args) else ""
+        else "amend" if amend
+        else "all" if args is not None and all_flag(args)
+        else "paths" if args is not None and paths_given(args)
+        else ""
     )
     return _conclude(
         state,

@@ -368,6 +368,12 @@ def test_the_printed_fix_works_for_amend_and_commit_a(project: Project) -> None:
     assert ok(b, "show", "--format=", "--name-only", "HEAD").split() == ["src/app/util.py"]
     err = refused(b, "commit", "-qam", "again, with -a")
     assert "git stash push -- docs/guide.md" in err
+    # naming paths, git commits from an index of its own: the fix is to name fewer
+    write(b, "src/app/util.py", "def helper():\n    return 10\n")
+    err = refused(b, "commit", "-qm", "by name", "docs/guide.md", "src/app/util.py")
+    assert "name only your other paths to git commit (not docs/guide.md)" in err
+    assert "restore --staged" not in err
+    ok(b, "commit", "-qm", "by name", "src/app/util.py")
     ok(b, "stash", "push", "-q", "--", "docs/guide.md")
     write(b, "src/app/util.py", "def helper():\n    return 9\n")
     ok(b, "commit", "-qam", "the rest")

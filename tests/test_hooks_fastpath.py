@@ -190,6 +190,13 @@ def test_locating_the_repository_without_git_agrees_with_rev_parse(
     assert hookimpl._locate() is None  # unusual set-ups: ask git
 
 
+def test_paths_given() -> None:
+    assert hookimpl.paths_given(["-m", "x", "src/a.py"]) and hookimpl.paths_given(["-o", "a"])
+    assert hookimpl.paths_given(["-qm", "x", "--", "-odd-name"])
+    assert not hookimpl.paths_given(["-m", "src/a.py"]) and not hookimpl.paths_given(["-am", "x"])
+    assert not hookimpl.paths_given(["--amend", "--no-edit"]) and not hookimpl.paths_given(["-m", "x", "--"])
+
+
 def test_all_flag() -> None:
     assert hookimpl.all_flag(["-a"]) and hookimpl.all_flag(["-am", "msg"]) and hookimpl.all_flag(["--all"])
     assert hookimpl.all_flag(["-qa"]) and hookimpl.all_flag(["-m", "x", "-a"])
