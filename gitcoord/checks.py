@@ -212,7 +212,7 @@ def evaluate(
         candidates = tx.lease_candidates(enforce.lease_keys(touched), []) if touched else []
         if reads_holder is not None:
             reads = tx.reads(reads_holder)
-    index = enforce.build_index(lease for lease in candidates if not void(lease))
+    index = enforce.build_index(lease for lease in candidates if not void(lease, repo.common_dir))
     read_tips = staleness.read_set_blobs(repo, tip, [r.path for r in reads]) if reads else None
     merge_bases: dict[str, str | None] = {}
     if walk_excludes_tip and tip is not None:

@@ -19,6 +19,7 @@ import itertools
 import os
 import time
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from gitcoord import audit
@@ -1402,7 +1403,7 @@ def release_holder(
     return out
 
 
-def reap_vanished(tx: Tx, actor: Holder) -> list[Claim]:
+def reap_vanished(tx: Tx, actor: Holder, common_dir: Path) -> list[Claim]:
     """``gc``, in the caller's transaction: end the claims of worktrees that no longer
     exist on this host (:func:`gitcoord.leases.vanished`), and forget their agent bindings."""
     from gitcoord.leases import vanished
@@ -1410,13 +1411,13 @@ def reap_vanished(tx: Tx, actor: Holder) -> list[Claim]:
     places = {
         (c.holder.worktree, c.holder.host): c.holder
         for c in tx.claims(states=("active", "expired"))
-        if vanished(c.holder)
+        if vanished(c.holder, common_dir)
     }
     out: list[Claim] = []
     for gone in places.values():
         out += release_holder(tx, actor, gone, state="reaped", why="worktree no longer exists")
     for b in tx.bindings():
-        if vanished(Holder(worktree=b.worktree, host=b.host, agent=b.agent)):
+        if vanished(Holder(worktree=b.worktree, host=b.host, agent=b.agent), common_dir):
             tx.set_binding(b.worktree, b.host, None)
     return out
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import subprocess
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import NamedTuple
 
@@ -533,10 +533,11 @@ class Repo(NamedTuple):
                 git_dir = p if p.is_absolute() else (path / p)
         return Repo(root=path, git_dir=Path(os.path.abspath(git_dir)), common_dir=self.common_dir)
 
-    def worktree_status(self) -> tuple[list[str], dict[str, int]]:
+    def worktree_status(self, ignore: Collection[str] = ()) -> tuple[list[str], dict[str, int]]:
         """Uncommitted paths (both sides of renames, untracked included) and the count of
         each kind, from one ``git status`` (which trusts the index's stat data and the
-        untracked cache where enabled, so an unchanged tree costs stat calls only)."""
+        untracked cache where enabled, so an unchanged tree costs stat calls only); the
+        paths in ``ignore`` left out."""
         proc = self.git("status", "--porcelain=v1", "-z", "--untracked-files=all")
         out: list[str] = []
         kinds = {"staged": 0, "unstaged": 0, "untracked": 0, "conflicted": 0}
@@ -545,6 +546,9 @@ class Repo(NamedTuple):
         while i < len(items):
             entry = items[i]
             xy, path = entry[:2], entry[3:]
+            if path in ignore:
+                i += 1
+                continue
             out.append(path)
             if xy == "??":
                 kinds["untracked"] += 1
@@ -690,6 +694,27 @@ def _abs(p: str, where: Path) -> Path:
     if not path.is_absolute():
         path = where / path
     return path.resolve()
+
+
+def locked_worktrees(common_dir: str | os.PathLike[str]) -> set[str]:
+    """Real paths of the linked worktrees git keeps registered as locked (``git worktree
+    lock``: on a removable disk, say; absent maybe, but not gone). Read from
+    ``<common-dir>/worktrees/*/{locked,gitdir}``, without starting git."""
+    out: set[str] = set()
+    try:
+        entries = list(os.scandir(os.path.join(common_dir, "worktrees")))
+    except OSError:
+        return out
+    for e in entries:
+        if not os.path.exists(os.path.join(e.path, "locked")):
+            continue
+        try:
+            with open(os.path.join(e.path, "gitdir")) as f:
+                gitdir = f.read().strip()  # <worktree>/.git
+        except OSError:
+            continue
+        out.add(os.path.realpath(os.path.dirname(gitdir)))
+    return out
 
 
 def host_id() -> str:

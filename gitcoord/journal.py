@@ -562,7 +562,7 @@ def _apply(ctx: Context, entries: list[Entry], result: DrainResult) -> None:
                 # No hook checked it (or we cannot know): the lease rules, with the leases
                 # granted before it was made.
                 covering = leases_covering(tx, f.touched)
-                violations = _after_the_fact(tx, f, h, covering, e.time, policy)
+                violations = _after_the_fact(tx, f, h, covering, e.time, policy, repo.common_dir)
                 source = {"post-merge": "merge", "rebased": "rebase"}.get(e.kind, "unverified")
                 if record_commit(tx, f, h, source=source, committed_at=e.time,
                                  violations=violations, renewed=renewed, covering=covering):
@@ -597,12 +597,13 @@ def _after_the_fact(
     covering: Sequence[tuple[str, Lease]],
     when: float | None,
     policy: enforce.Policy,
+    common_dir: Path,
 ) -> list[enforce.Violation]:
     from gitcoord.leases import void
 
     leases = [
         lease for _, lease in covering
-        if (when is None or lease.granted_at <= when + 1) and not void(lease)
+        if (when is None or lease.granted_at <= when + 1) and not void(lease, common_dir)
     ]
     subject = enforce.Subject(paths=f.touched, holder=holder, commit=f.sha, parents=f.parents)
     return [v for v in enforce.check_lease_rules(subject, leases, now=tx.now, policy=policy) if v.is_error]

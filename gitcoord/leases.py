@@ -12,7 +12,7 @@ from gitcoord import audit, paths
 from gitcoord.context import Context
 from gitcoord.durations import format_duration
 from gitcoord.errors import BadInput, Denied, NotFound
-from gitcoord.gitrepo import host_id
+from gitcoord.gitrepo import host_id, locked_worktrees
 from gitcoord.models import Conflict, Holder, Lease, Read
 from gitcoord.paths import Pattern
 from gitcoord.staleness import StalePath, stale_paths
@@ -53,15 +53,22 @@ def reap_expired(tx: Tx) -> list[Lease]:
     return reaped
 
 
-def vanished(holder: Holder) -> bool:
-    """The holder's worktree no longer exists (only worktrees on this host can be looked at)."""
-    return holder.host == host_id() and not os.path.isdir(holder.worktree)
+def vanished(holder: Holder, common_dir: str | os.PathLike[str]) -> bool:
+    """The holder's worktree no longer exists (only worktrees on this host can be looked
+    at): its directory is gone, or is no worktree any more (no ``.git``); unless git
+    keeps it registered as locked (absent, not gone)."""
+    if holder.host != host_id():
+        return False
+    w = holder.worktree
+    if os.path.isdir(w) and os.path.exists(os.path.join(w, ".git")):
+        return False
+    return os.path.realpath(w) not in locked_worktrees(common_dir)
 
 
-def void(lease: Lease) -> bool:
+def void(lease: Lease, common_dir: str | os.PathLike[str]) -> bool:
     """A lease whose worktree no longer exists is void (SPEC section 3): never enforced,
     and reaped by ``gitcoord gc``."""
-    return vanished(lease.holder)
+    return vanished(lease.holder, common_dir)
 
 
 def candidate_keys(p: Pattern) -> tuple[list[str], list[str]]:
@@ -73,13 +80,13 @@ def candidate_keys(p: Pattern) -> tuple[list[str], list[str]]:
 
 
 def find_conflicts(
-    tx: Tx, holder: Holder, patterns: Sequence[Pattern], exclusive: bool
+    tx: Tx, holder: Holder, patterns: Sequence[Pattern], exclusive: bool, common_dir: str | os.PathLike[str]
 ) -> list[Conflict]:
     out: list[Conflict] = []
     for p in patterns:
         keys, subtree = candidate_keys(p)
         for lease in tx.lease_candidates(keys, subtree):
-            if lease.holder.same_place(holder) or void(lease):
+            if lease.holder.same_place(holder) or void(lease, common_dir):
                 continue
             if not exclusive and not lease.exclusive:
                 continue  # shared conflicts only with exclusive
@@ -180,7 +187,7 @@ def _try_acquire(
 ) -> GrantResult | tuple[list[Conflict], float]:
     with ctx.store().transaction() as tx:
         reap_expired(tx)
-        conflicts = find_conflicts(tx, holder, patterns, exclusive)
+        conflicts = find_conflicts(tx, holder, patterns, exclusive, ctx.repo.common_dir)
         if conflicts:
             if record_denial:
                 audit.append(

@@ -36,6 +36,6 @@ def gc(ctx: Context) -> tuple[list[Lease], list[Claim]]:
                 tx, lease, holder, state="reaped", kind="lease.reaped", why="worktree no longer exists"
             )
             for lease in tx.leases(active_only=True)
-            if leases.void(lease)
+            if leases.void(lease, ctx.repo.common_dir)
         ]
-        return reaped, claims.reap_vanished(tx, holder)
+        return reaped, claims.reap_vanished(tx, holder, ctx.repo.common_dir)

@@ -8,6 +8,7 @@ It returns data; the CLI renders it.
 
 from __future__ import annotations
 
+import os
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -182,10 +183,11 @@ def collect(
 
     # --- each worktree, read once -------------------------------------------------
     objects = ObjectReader(repo.common_dir) if tip else None
+    ours = _installed_hook_paths(repo)
     states: list[WorktreeState] = []
     for entry in entries:
         wpath = str(entry.path)
-        exists = entry.path.is_dir()
+        exists = entry.path.is_dir() and not entry.prunable and (entry.path / ".git").exists()
         key = (wpath, host)
         held = [c for c in claims if c.holder.worktree == wpath and c.holder.host == host]
         name = (
@@ -207,7 +209,7 @@ def collect(
         )
         if exists:
             wrepo = repo.for_worktree(entry.path)
-            st.dirty, st.dirty_counts = wrepo.worktree_status()
+            st.dirty, st.dirty_counts = wrepo.worktree_status(ignore=ours)
             if objects is not None and tip and entry.head:
                 st.ahead, st.behind = objects.ahead_behind(entry.head, tip)
                 if st.ahead:
@@ -227,7 +229,8 @@ def collect(
         leases = [lease for lease in leases if lease.holder.worktree in wanted or lease.holder.agent == agent]
         claims = [c for c in claims if c.holder.worktree in wanted or c.holder.agent == agent]
         conflicts = [c for c in conflicts if wanted.intersection(c.worktrees)]
-        messages = {k: v for k, v in messages.items() if k == agent or k in wanted}
+        agents = {s.agent for s in states}
+        messages = {k: v for k, v in messages.items() if k == agent or k in agents}
 
     return StatusReport(
         now=now,
@@ -239,6 +242,20 @@ def collect(
         messages=messages,
         conflicts=conflicts,
     )
+
+
+def _installed_hook_paths(repo: Repo) -> frozenset[str]:
+    """With a relative core.hooksPath, ``gitcoord install`` writes its shims (and moves
+    hooks it chains to ``*.legacy``) inside every worktree: those are not anybody's work."""
+    from gitcoord.install import ALL_HOOKS, LEGACY_SUFFIX
+
+    value = repo.hooks_path_config()
+    if value is None or os.path.isabs(value):
+        return frozenset()
+    rel = os.path.normpath(value).replace(os.sep, "/")
+    if rel.startswith("../"):
+        return frozenset()
+    return frozenset(f"{rel}/{h}{suffix}" for h in ALL_HOOKS for suffix in ("", LEGACY_SUFFIX))
 
 
 def _conflicts(
@@ -254,8 +271,8 @@ def _conflicts(
 ) -> list[StatusConflict]:
     out: list[StatusConflict] = []
     # Leases of worktrees that are gone are void: not enforced, reported for `gitcoord gc`.
-    void_leases = [lease for lease in leases if void(lease)]
-    leases = [lease for lease in leases if not void(lease)]
+    void_leases = [lease for lease in leases if void(lease, repo.common_dir)]
+    leases = [lease for lease in leases if not void(lease, repo.common_dir)]
     index: paths.LeaseIndex[Lease] = paths.LeaseIndex()
     for lease in leases:
         index.add(paths.stored_pattern(lease.pattern, lease.kind, lease.key), lease)
@@ -292,7 +309,9 @@ def _conflicts(
                 ),
                 worktrees=[wpath, h.worktree],
                 paths=plist,
-                next_step=f"{_gc_c(wpath)} lease {_quote(plist[0])} --wait 30m",
+                # (a shared lease is shared: lease it so too, at once, to co-own it)
+                next_step=f"{_gc_c(wpath)} lease {_quote(plist[0])} "
+                + ("--wait 30m" if lease.exclusive else "--shared"),
                 details={"lease": lease.to_json(), "holder": h.to_json()},
             )
         )
@@ -371,7 +390,7 @@ def _conflicts(
         expired_claims = claims_by_wt.get(wpath, [])
         if st is None or not st.exists:
             holder = expired_leases[0].holder if expired_leases else expired_claims[0].holder
-            if not vanished(holder):
+            if not vanished(holder, repo.common_dir):
                 continue  # another clone's or host's worktree: not ours to judge or gc
             out.append(
                 StatusConflict(
@@ -433,9 +452,9 @@ def _conflicts(
         if kind == "violation" and sha:
             step = f"gitcoord check --range {sha}^..{sha}"
         elif kind == "bypass":
-            step = f"gitcoord log --kind {ev.kind} --since 1d"
+            step = f"gitcoord log --kind {ev.kind} --since {iso(ev.ts)}"
         else:
-            step = str(ev.details.get("fix") or f"gitcoord log --kind {ev.kind} --since 1d")
+            step = str(ev.details.get("fix") or f"gitcoord log --kind {ev.kind} --since {iso(ev.ts)}")
         reason = ev.details.get("reason") or ev.details.get("bypass") or ""
         summary = f"{ev.kind} by {ev.agent or '?'}" + (f" at {sha[:10]}" if sha else "")
         if vpaths:

@@ -240,3 +240,88 @@ def test_new_files_in_new_directories_are_seen_one_by_one(project: Project) -> N
 def test_status_of_a_worktree_that_is_not_there_is_bad_input(project: Project) -> None:
     r = status(project.main, "--worktree", "/no/such/worktree")
     assert r.code == 2 and "no worktree" in r.err_json()["error"]["message"]
+
+
+def test_a_worktree_whose_git_file_is_gone_does_not_break_status(project: Project) -> None:
+    """One broken worktree (its directory there, its .git file gone: git calls it
+    prunable) must not take the whole view down; its leases are void, for gc."""
+    a, b = project.wt("wt-a"), project.wt("wt-b")
+    run_cli(a, "--agent", "alice", "lease", "src/app/")
+    (a / ".git").unlink()
+    write(b, {"src/app/api.py": "x = 5\n"})
+    r = status(project.main)
+    assert r.code == 0, r.stderr
+    doc = r.json()
+    assert [w["exists"] for w in doc["worktrees"] if w["path"] == str(a)] == [False]
+    assert "lease_violation" not in kinds(doc)
+    assert [c["next_step"] for c in doc["conflicts"] if c["kind"] == "abandoned"] == ["gitcoord gc"]
+
+
+def test_a_locked_worktree_that_is_away_keeps_its_leases(project: Project, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """`git worktree lock`: absent (a removable disk), not gone. Its leases stay
+    enforced, status does not call it abandoned, and gc leaves them alone."""
+    a, b = project.wt("wt-a"), project.wt("wt-b")
+    run_cli(a, "--agent", "alice", "lease", "src/app/")
+    git(project.main, "worktree", "lock", "--reason", "on a removable disk", str(a))
+    a.rename(tmp_path / "unplugged")
+    write(b, {"src/app/api.py": "x = 6\n"})
+    doc = status(project.main).json()
+    assert "abandoned" not in kinds(doc) and "lease_violation" in kinds(doc)
+    run_cli(project.main, "gc")
+    assert [x["pattern"] for x in run_cli(project.main, "--json", "leases").json()["leases"]] == ["src/app/"]
+
+
+def test_next_steps_that_work(project: Project) -> None:
+    """A shared lease is co-owned at once with --shared (an exclusive request would wait
+    for it to end); a bypass's log step finds it whatever --since was; --worktree keeps
+    that worktree's agent's messages; installed hook files are nobody's work."""
+    a, b = project.wt("wt-a"), project.wt("wt-b")
+    run_cli(a, "--agent", "alice", "lease", "docs/", "--shared")
+    write(b, {"docs/guide.md": "# b\n"})
+    (c,) = [c for c in status(project.main).json()["conflicts"] if c["kind"] == "lease_violation"]
+    assert c["next_step"].endswith("lease docs/guide.md --shared")
+    assert subprocess.run(c["next_step"], shell=True, capture_output=True).returncode == 0
+    assert "lease_violation" not in kinds(status(project.main).json())
+
+    run_cli(a, "--agent", "alice", "send", "wt-b", "hello")
+    doc = run_cli(project.main, "--json", "status", "--worktree", str(b)).json()
+    assert doc["messages"] == {"wt-b": 1}
+
+
+def test_a_bypass_is_found_by_its_next_step_from_any_window(project: Project) -> None:
+    a, b = project.wt("wt-a"), project.wt("wt-b")
+    assert run_cli(project.main, "init").code == 0
+    run_cli(a, "--agent", "alice", "lease", "src/app/api.py")
+    write(b, {"src/app/api.py": "x = 7\n"})
+    env = {**os.environ, "GITCOORD_BYPASS": "agreed"}
+    subprocess.run(["git", "commit", "-qam", "bob"], cwd=b, capture_output=True, env=env, check=True)
+    later = {"GITCOORD_TEST_CLOCK_OFFSET": str(3 * 86400)}
+    (c,) = [c for c in status(project.main, "--since", "7d", env=later).json()["conflicts"] if c["kind"] == "bypass"]
+    r = run_cli(project.main, "--json", *c["next_step"].split()[1:], env=later)
+    assert [e["kind"] for e in r.json()["events"]] == ["commit.bypassed"]
+
+
+def test_installed_hooks_in_a_relative_hooks_path_are_nobodys_work(project: Project) -> None:
+    git(project.main, "config", "core.hooksPath", ".githooks")
+    write(project.main, {".githooks/pre-commit": "#!/bin/sh\nexit 0\n"})
+    git(project.main, "add", ".githooks")
+    git(project.main, "commit", "-qm", "team hooks")
+    for wt in ("wt-a", "wt-b"):
+        git(project.wt(wt), "merge", "-q", "--ff-only", "main")
+    assert run_cli(project.main, "install").code == 0
+    r = status(project.main, "--exit-code")
+    assert r.code == 0 and r.json()["conflicts"] == []
+    assert [w["dirty"] for w in r.json()["worktrees"]] == [0, 0, 0]
+
+
+def test_last_activity_is_what_the_worktree_did_not_its_leases_running_out(project: Project) -> None:
+    a, b = project.wt("wt-a"), project.wt("wt-b")
+    run_cli(a, "--agent", "alice", "lease", "src/app/api.py", "--ttl", "1m")
+
+    def active(env=None) -> str:  # type: ignore[no-untyped-def]
+        return next(w["last_activity"] for w in status(project.main, env=env).json()["worktrees"] if w["path"] == str(a))
+
+    before = active()
+    later = {"GITCOORD_TEST_CLOCK_OFFSET": "3600"}
+    run_cli(b, "--agent", "bob", "lease", "docs/", env=later)  # reaps alice's lease, under her name
+    assert active(later) == before

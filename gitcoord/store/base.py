@@ -182,7 +182,8 @@ class Tx(TasksTx, CommitsTx, abc.ABC):
     # -- status -------------------------------------------------------------
     @abc.abstractmethod
     def last_activity(self) -> dict[tuple[str, str], float]:
-        """(worktree, host) -> time of that worktree's newest audit event."""
+        """(worktree, host) -> time of the newest audit event that worktree caused (not the
+        expiry of its leases and claims, which others' transactions record)."""
 
     @abc.abstractmethod
     def lapsed_leases(self) -> list[Lease]:

@@ -493,7 +493,9 @@ class SQLiteTx(SQLiteTasks, SQLiteCommits, Tx):
     # -- status -------------------------------------------------------------
     def last_activity(self) -> dict[tuple[str, str], float]:
         rows = self._q(
-            "SELECT worktree, host, max(ts) FROM events WHERE worktree IS NOT NULL GROUP BY worktree, host"
+            # (an expiry is recorded under the holder whose lease or claim ran out: not its doing)
+            "SELECT worktree, host, max(ts) FROM events WHERE worktree IS NOT NULL"
+            " AND kind NOT IN ('lease.expired', 'claim.expired') GROUP BY worktree, host"
         )
         return {(r[0], r[1]): float(r[2]) for r in rows}
 
