@@ -220,7 +220,7 @@ class Repo(NamedTuple):
         if name.startswith("-"):  # (rev-parse --symbolic-full-name echoes --end-of-options)
             return f"refs/heads/{name}"
         proc = self.git("rev-parse", "--symbolic-full-name", name, "--", check=False)
-        full = next((ln for ln in _out(proc).splitlines() if ln.startswith("refs/")), "")
+        full = next((ln for ln in _lines(_out(proc)) if ln.startswith("refs/")), "")
         return full or f"refs/heads/{name}"
 
     def merge_base(self, a: str, b: str) -> str | None:
@@ -235,7 +235,7 @@ class Repo(NamedTuple):
             return result
         data = "".join(f"{commit}:{p}\n" for p in wanted).encode(errors="surrogateescape")
         proc = self.git("cat-file", "--batch-check=%(objectname) %(objecttype)", input=data)
-        for path, line in zip(wanted, _out(proc).splitlines()):
+        for path, line in zip(wanted, _lines(_out(proc))):
             parts = line.split()
             if len(parts) == 2 and parts[1] in ("blob", "commit"):
                 result[path] = parts[0]
@@ -321,7 +321,7 @@ class Repo(NamedTuple):
         (e.g. ``["B", "^A"]``), oldest first. Unknown revisions raise GitError."""
         proc = self.git("rev-list", "--parents", "--reverse", "--topo-order", *revs, "--")
         out: dict[str, list[str]] = {}
-        for line in _out(proc).splitlines():
+        for line in _lines(_out(proc)):
             parts = line.split()
             if parts:
                 out[parts[0]] = parts[1:]
@@ -337,7 +337,7 @@ class Repo(NamedTuple):
             input="".join(f"{s}\n" for s in wanted).encode(),
         )
         out: dict[str, list[str]] = {}
-        for line in _out(proc).splitlines():
+        for line in _lines(_out(proc)):
             parts = line.split()
             if parts:
                 out[parts[0]] = parts[1:]
@@ -349,7 +349,7 @@ class Repo(NamedTuple):
             "for-each-ref", "--format=%(refname)%00%(objectname)%00%(symref)", *patterns, check=False
         )
         out: dict[str, tuple[str, str]] = {}
-        for line in _out(proc).splitlines():
+        for line in _lines(_out(proc)):
             parts = line.split("\0")
             if len(parts) == 3:
                 out[parts[0]] = (parts[1], parts[2])
@@ -363,7 +363,7 @@ class Repo(NamedTuple):
         if not wanted:
             return {}
         proc = self.git("cat-file", "--batch-check=%(objectname)", input="".join(f"{s}\n" for s in wanted).encode())
-        return {s: "missing" not in line for s, line in zip(wanted, _out(proc).splitlines())}
+        return {s: "missing" not in line for s, line in zip(wanted, _lines(_out(proc)))}
 
     def blobs_many(self, specs: Iterable[tuple[str, str]]) -> dict[tuple[str, str], str | None]:
         """Blob id of each (commit, path) (None where absent or a tree). One git process."""
@@ -373,7 +373,7 @@ class Repo(NamedTuple):
             return result
         data = "".join(f"{c}:{p}\n" for c, p in wanted).encode(errors="surrogateescape")
         proc = self.git("cat-file", "--batch-check=%(objectname) %(objecttype)", input=data)
-        for key, line in zip(wanted, _out(proc).splitlines()):
+        for key, line in zip(wanted, _lines(_out(proc))):
             parts = line.split()
             if len(parts) == 2 and parts[1] in ("blob", "commit"):
                 result[key] = parts[0]
@@ -678,15 +678,21 @@ def discover(cwd: str | os.PathLike[str] | None = None) -> Repo:
         )
         if proc2.returncode != 0 or _out(proc2).split("\n", 1)[0].strip() != "true":
             raise NotARepository(f"not a git repository: {where}")
-        lines = _out(proc2).splitlines()
+        lines = _lines(_out(proc2))
         git_dir = Path(lines[1]).resolve()
         return Repo(root=git_dir, git_dir=git_dir, common_dir=_abs(lines[2], where), bare=True)
-    lines = _out(proc).splitlines()
+    lines = _lines(_out(proc))
     bare = lines[0].strip() == "true"
     git_dir = Path(lines[1]).resolve()
     common = _abs(lines[2], where)
     root = Path(lines[3]).resolve() if len(lines) > 3 and lines[3] else git_dir
     return Repo(root=root, git_dir=git_dir, common_dir=common, bare=bare)
+
+
+def _lines(text: str) -> list[str]:
+    """The lines of git's output: split at '\n' only (``str.splitlines`` also splits at
+    CR, form feed, U+2028 and more, which paths may hold)."""
+    return text.removesuffix("\n").split("\n") if text else []
 
 
 def _abs(p: str, where: Path) -> Path:

@@ -154,7 +154,7 @@ def _rebasing() -> bool:
         rc, out = _finish(_spawn(["rev-parse", "--git-path", "rebase-merge", "--git-path", "rebase-apply"]))
     except OSError:
         return False
-    return rc == 0 and any(p and os.path.isdir(p) for p in out.decode(errors="replace").splitlines())
+    return rc == 0 and any(p and os.path.isdir(p) for p in out.decode(errors="replace").split("\n"))
 
 
 def _am_rebasing() -> bool:
@@ -173,7 +173,7 @@ def _am_rebasing() -> bool:
 def _journal_rebased() -> None:
     try:
         rc, out = _finish(_spawn(["rev-parse", "--git-common-dir", "--show-toplevel", "HEAD"]))
-        lines = out.decode("utf-8", "surrogateescape").splitlines()
+        lines = out.decode("utf-8", "surrogateescape").removesuffix("\n").split("\n")
         if rc != 0 or len(lines) != 3:
             return
         from pathlib import Path

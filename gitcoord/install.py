@@ -114,14 +114,16 @@ journal=$common/gitcoord/journal
 if [ -n "$common" ] && [ ! -d "$common/gitcoord" ]; then
     mkdir -p "$common/gitcoord" 2>/dev/null
 fi
-# The agent, as GITCOORD_AGENT names it (a name that would break the line is left out:
-# the worktree's bound name or its directory name stands in, as for any command).
+# The agent, as GITCOORD_AGENT names it (a name that would break the line, or that starts
+# with a double quote, the mark of a JSON-quoted field, is left out: the worktree's bound
+# name or its directory name stands in, as for any command).
 agent=${{GITCOORD_AGENT-}}
-case $agent in *'\t'* | *'\\'* | *'
+case $agent in '"'* | *'\t'* | *'
 '*) agent= ;; esac
-# A worktree path that would break the line (a tab, a newline, a backslash; a newline also
-# shifts the fields read above) is recorded the slow way, by Python, which escapes it.
-case $top in *'\t'* | *'\\'* | *'
+# A worktree path that would break the line (a tab, a newline, which also shifts the
+# fields read above) is recorded the slow way, by Python, which quotes it. Lines end at
+# a newline only, so any other character is safe raw.
+case $top in *'\t'* | *'
 '*) top= ;; esac
 case $head in '' | *[!0-9a-f]*) top= ;; esac
 """
@@ -160,6 +162,13 @@ if [ -n "$gitdir" ] && [ -s "$gitdir/gitcoord-precommit-ok" ]; then
 fi
 if [ -n "$tree" ] && [ "$checked" = "$tree" ] && [ "$by" = "$PPID" ] && [ -n "$top" ] &&
     printf 'post-commit\\t%s\\t%s\\t%s\\t%s\\n' "$head" "$top" "$now" "$agent" 2>/dev/null >> "$journal"; then
+    exit $status
+fi
+# A commit of a rebase that no check passed (a pick, a conflict resolution, an exec commit
+# made with --no-verify): journaled as such, and checked when the journal is drained.
+if [ -n "$top" ] && [ -n "$gitdir" ] &&
+    { [ -d "$gitdir/rebase-merge" ] || [ -f "$gitdir/rebase-apply/rebasing" ]; } &&
+    printf 'rebased\\t%s\\t%s\\t%s\\t%s\\n' "$head" "$top" "$now" "$agent" 2>/dev/null >> "$journal"; then
     exit $status
 fi
 """
@@ -249,6 +258,15 @@ _BODIES: dict[str, str] = {
     "pre-applypatch": _CHECK.replace(
         "{what}",
         "Refuses patches `git am` applies that touch paths another worktree leases, or that rest on stale reads.",
+    ).replace(
+        'if [ ! -x "$PYTHON" ]; then',
+        "# `git rebase --apply` runs it for every pick: nothing to check (post-applypatch journals\n"
+        "# them for the drain), and no Python to start.\n"
+        'if [ -f "$(git rev-parse --absolute-git-dir 2>/dev/null)/rebase-apply/rebasing" ]; then\n'
+        "    exit 0\n"
+        "fi\n"
+        'if [ ! -x "$PYTHON" ]; then',
+        1,
     ),
     "pre-push": _CHECK_STDIN.replace(
         "{what}", "Checks every commit the push would add to the remote, and records the pushed commits."

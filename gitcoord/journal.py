@@ -92,24 +92,25 @@ def append_raw(common_dir: Path, data: bytes) -> None:
         os.close(fd)
 
 
-_ESCAPES = {"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"}
-_UNESCAPES = {"\\": "\\", "t": "\t", "n": "\n", "r": "\r"}
-
-
 def _field(text: str) -> str:
-    """A text field of a (tab-separated) journal line: backslash, tab, newline and CR
-    escaped. The shims write a field themselves only when it has none of these."""
-    return "".join(_ESCAPES.get(c, c) for c in text) if any(c in _ESCAPES for c in text) else text
+    """A text field of a (tab-separated) journal line. One that would break the line (a
+    tab, a line break) or starts with a double quote is written as a JSON string; any
+    other, raw (as the shims write theirs: a worktree path, which starts with '/', or an
+    agent name without such characters)."""
+    if text.startswith('"') or any(c in text for c in "\t\n\r"):
+        return json.dumps(text)
+    return text
 
 
 def _unfield(text: str) -> str:
-    if "\\" not in text:
-        return text
-    out: list[str] = []
-    chars = iter(text)
-    for c in chars:
-        out.append(_UNESCAPES.get(next(chars, ""), "") if c == "\\" else c)
-    return "".join(out)
+    if text.startswith('"') and text.endswith('"') and len(text) >= 2:
+        try:
+            value = json.loads(text)
+        except ValueError:
+            return text
+        if isinstance(value, str):
+            return value
+    return text
 
 
 def append_commit(
@@ -200,7 +201,7 @@ def _float(text: str) -> float | None:
 
 
 def parse_line(line: str) -> Entry | None:
-    parts = line.rstrip("\r\n").split("\t")
+    parts = line.removesuffix("\n").split("\t")
     kind = parts[0]
     try:
         if kind in ("post-commit", "unverified", "rebased") and len(parts) >= 4:
@@ -482,7 +483,7 @@ def drain(ctx: Context) -> DrainResult:
         for f in files:
             data = f.read_bytes()
             sizes[f] = len(data)
-            for raw in data.decode("utf-8", errors="surrogateescape").splitlines():
+            for raw in data.decode("utf-8", errors="surrogateescape").split("\n"):  # (\n only)
                 if not raw.strip():
                     continue
                 entry = parse_line(raw)

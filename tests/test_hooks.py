@@ -346,11 +346,12 @@ def test_commits_are_recorded_under_the_agent_git_ran_for(project: Project) -> N
     recorded = [e for e in events(a, "commit.recorded") if e["shas"] == [sha]]
     assert recorded and recorded[0]["agent"] == "claude-7"
     # a name that would break a journal line is left out: the directory name stands in
-    write(a, API, "def handler():\n    return 'tab'\n")
-    ok(a, "commit", "-qam", "odd name", env={"GITCOORD_AGENT": "a\tb"})
-    sha = head(a)
-    recorded = [e for e in events(a, "commit.recorded") if e["shas"] == [sha]]
-    assert recorded and recorded[0]["agent"] == "wt-a"
+    for i, odd in enumerate(["a\tb", "bo\rb", '"q"']):
+        write(a, API, f"def handler():\n    return {i}\n")
+        ok(a, "commit", "-qam", "odd name", env={"GITCOORD_AGENT": odd})
+        sha = head(a)
+        recorded = [e for e in events(a, "commit.recorded") if e["shas"] == [sha]]
+        assert recorded and recorded[0]["agent"] == "wt-a", odd
 
 
 def test_the_printed_fix_works_for_amend_and_commit_a(project: Project) -> None:

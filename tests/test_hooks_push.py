@@ -220,7 +220,7 @@ def test_commit_rows_name_the_holder(project: Project) -> None:
     assert row["worktree"] == str(a) and row["agent"] == "wt-a" and row["source"] == "commit"
 
 
-@pytest.mark.parametrize("name", ["w\ttab", "w\\slash"])
+@pytest.mark.parametrize("name", ["w\ttab", "w\\slash", "w\rcr", "w\u2028ls", '"quoted"'])
 def test_a_worktree_path_with_a_tab_or_backslash_records_its_commits_as_its_own(
     project: Project, tmp_path: Path, name: str
 ) -> None:

@@ -199,3 +199,19 @@ def test_python_post_commit_after_a_passed_pre_commit_only_journals(project: Pro
     assert proc.returncode == 0, proc.stderr
     assert (git_dir / "gitcoord-precommit-ok").read_text() == ""  # consumed
     assert any(line.startswith(f"post-commit\t{sha}\t") for line in journal_lines(project))
+
+
+def test_journal_lines_read_as_written_old_and_new() -> None:
+    """Fields a line cannot hold raw are JSON-quoted; everything else (every line the
+    shims write, and lines of older versions) is taken as it is, backslashes included."""
+    from gitcoord import journal
+
+    sha = "a" * 40
+    old = journal.parse_line(f"post-commit\t{sha}\t/tmp/wt\\new\t1700000000\tci\\bot")
+    assert old is not None and (old.worktree, old.agent) == ("/tmp/wt\\new", "ci\\bot")
+    for worktree, agent in [("/tmp/a\tb", "x\ry"), ('/tmp/"q"', '"ag"'), ("/tmp/a\u2028b", "z\nz")]:
+        line = f"post-commit\t{sha}\t{journal._field(worktree)}\t1\t{journal._field(agent)}"
+        assert "\n" not in line and "\r" not in line
+        e = journal.parse_line(line)
+        assert e is not None and e.worktree == worktree
+        assert e.agent == (agent if agent.isprintable() else None)
