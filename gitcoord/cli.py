@@ -11,7 +11,7 @@ from typing import Any
 import click
 
 from gitcoord import __version__, render
-from gitcoord.durations import optional_duration, parse_duration
+from gitcoord.durations import optional_duration, optional_ttl, parse_duration
 from gitcoord.errors import BadInput, GitcoordError
 
 _state: dict[str, Any] = {"json": False}
@@ -182,7 +182,7 @@ def lease(
     """
     from gitcoord import leases
 
-    ttl_s, wait_s = optional_duration(ttl), optional_duration(wait)
+    ttl_s, wait_s = optional_ttl(ttl), optional_duration(wait)
     result = leases.acquire(
         obj.ctx(), patterns, exclusive=not shared, ttl=ttl_s, reason=reason, task=task, wait=wait_s
     )
@@ -216,7 +216,7 @@ def renew(obj: Obj, ttl: str | None) -> None:
     from gitcoord import claims, leases
 
     ctx = obj.ctx()
-    ttl_s = optional_duration(ttl)
+    ttl_s = optional_ttl(ttl)
     renewed = leases.renew(ctx, ttl=ttl_s)
     claimed = claims.renew(ctx, ttl=ttl_s)
     if obj.json:

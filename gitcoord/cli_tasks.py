@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from gitcoord import render
-from gitcoord.durations import optional_duration
+from gitcoord.durations import optional_ttl
 from gitcoord.models import iso
 
 if TYPE_CHECKING:
@@ -209,7 +209,7 @@ def claim_cmd(obj: Obj, task_ids: tuple[str, ...], next_: bool, count: int, ttl:
         raise BadInput("give task ids to claim, or --next")
     if count != 1 and not next_:
         raise BadInput("--count goes with --next")
-    ttl_s = optional_duration(ttl)
+    ttl_s = optional_ttl(ttl)
     ctx = obj.ctx()
     try:
         if next_:
@@ -356,7 +356,7 @@ def worktree_add(obj: Obj, task_id: str, agent_name: str | None, path: str | Non
 
     ctx = obj.ctx()
     agent = agent_name or obj.agent
-    result = worktrees.add(ctx, task_id, agent=agent, path=path, branch=branch, ttl=optional_duration(ttl))
+    result = worktrees.add(ctx, task_id, agent=agent, path=path, branch=branch, ttl=optional_ttl(ttl))
     if obj.json:
         render.emit_json(result.to_json())
     else:

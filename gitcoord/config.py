@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from typing import NamedTuple
 
-from gitcoord.durations import parse_duration
+from gitcoord.durations import parse_duration, parse_ttl
 from gitcoord.errors import BadInput
 from gitcoord.gitrepo import Repo
 
@@ -46,11 +47,11 @@ class Settings(NamedTuple):
     raw: dict[str, str] = {}
 
 
-def _duration(key: str, value: str | None, default: float) -> float:
+def _duration(key: str, value: str | None, default: float, parse: Callable[[str], float] = parse_duration) -> float:
     if not value:
         return default
     try:
-        return parse_duration(value)
+        return parse(value)
     except BadInput as e:
         raise BadInput(f"git config {key}: {e.message}") from e
 
@@ -62,9 +63,9 @@ def load(repo: Repo) -> Settings:
     return Settings(
         integration=get("gitcoord.integration") or None,
         lease_ttl=_duration(
-            "gitcoord.leaseTtl", get("gitcoord.leasettl") or get("gitcoord.ttl"), DEFAULT_LEASE_TTL
+            "gitcoord.leaseTtl", get("gitcoord.leasettl") or get("gitcoord.ttl"), DEFAULT_LEASE_TTL, parse_ttl
         ),
-        claim_ttl=_duration("gitcoord.claimTtl", get("gitcoord.claimttl"), DEFAULT_CLAIM_TTL),
+        claim_ttl=_duration("gitcoord.claimTtl", get("gitcoord.claimttl"), DEFAULT_CLAIM_TTL, parse_ttl),
         require_lease=_bool("gitcoord.requireLease", get("gitcoord.requirelease"), False),
         strict_reads=_bool("gitcoord.strictReads", get("gitcoord.strictreads"), False),
         require_recorded=_bool("gitcoord.requireRecorded", get("gitcoord.requirerecorded"), False),

@@ -12,8 +12,7 @@ MAX_SECONDS = 366 * 86400.0
 
 
 def parse_duration(text: str, *, allow_zero: bool = False) -> float:
-    """Seconds in ``text``; BadInput for anything else (negative, garbage, under a second,
-    over a year)."""
+    """Seconds in ``text``; BadInput for anything else (negative, garbage, > 1 year)."""
     raw = text
     text = text.strip().lower()
     if not text:
@@ -32,8 +31,6 @@ def parse_duration(text: str, *, allow_zero: bool = False) -> float:
             raise BadInput(f"bad duration {raw!r} (use e.g. 30m, 1h, 90s, 2d)")
     if seconds != seconds or seconds < 0 or (seconds == 0 and not allow_zero):
         raise BadInput(f"bad duration {raw!r}: must be positive")
-    if 0 < seconds < 1:  # (a lease or claim over before anyone could use it)
-        raise BadInput(f"bad duration {raw!r}: shorter than a second")
     if seconds > MAX_SECONDS:
         raise BadInput(f"bad duration {raw!r}: longer than a year")
     return seconds
@@ -42,6 +39,19 @@ def parse_duration(text: str, *, allow_zero: bool = False) -> float:
 def optional_duration(text: str | None) -> float | None:
     """:func:`parse_duration` for an option that may be absent."""
     return None if text is None else parse_duration(text)
+
+
+def parse_ttl(text: str) -> float:
+    """A lease's or claim's time to live: a duration of at least a second (a shorter one
+    would be over before anyone could use it)."""
+    seconds = parse_duration(text)
+    if seconds < 1:
+        raise BadInput(f"bad TTL {text!r}: shorter than a second")
+    return seconds
+
+
+def optional_ttl(text: str | None) -> float | None:
+    return None if text is None else parse_ttl(text)
 
 
 def format_duration(seconds: float) -> str:

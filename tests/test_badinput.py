@@ -126,3 +126,17 @@ def test_patterns_through_a_symlink_out_of_the_tree_are_refused(project: Project
     assert r.code == 2 and "through a symlink" in r.err_json()["error"]["message"]
     assert store_dump(project.main) == before
     assert run_cli(a, "lease", "elink").code == 0  # the symlink itself is a path of the tree
+
+
+def test_sub_second_durations_are_refused_only_as_ttls(project: Project) -> None:
+    """A lease over before anyone could use it is bad input; half a second of --wait
+    or of a hook timeout is not."""
+    from fixtures.repos.recipes import git
+
+    a = project.wt("wt-a")
+    assert run_cli(a, "lease", "docs/guide.md", "--wait", "0.5s").code == 0
+    git(project.main, "config", "gitcoord.hookTimeout", "0.5s")
+    assert run_cli(a, "--json", "leases").code == 0
+    git(project.main, "config", "gitcoord.leaseTtl", "0.5s")
+    r = run_cli(a, "--json", "lease", "README.md")
+    assert r.code == 2 and "shorter than a second" in r.err_json()["error"]["message"]
