@@ -203,11 +203,12 @@ def _try_acquire(
                     paths=[c.witness for c in conflicts],
                 )
             return conflicts, tx.now
-        mine = {lease.pattern: lease for lease in tx.leases(active_only=True, holder=holder)}
+        # (by text and kind: the file `a*b`, typed a\*b, and the glob a*b share a text)
+        mine = {(lease.pattern, lease.kind): lease for lease in tx.leases(active_only=True, holder=holder)}
         result = GrantResult(now=tx.now)
         for p in patterns:
             blobs = {k: v for k, v in base_blobs.items() if paths.matches(p, k)}
-            existing = mine.get(p.text)
+            existing = mine.get((p.text, p.kind))
             if existing is not None:
                 changed_mode = existing.exclusive != exclusive
                 lease = tx.update_lease(
@@ -324,7 +325,7 @@ def release(
     if all_ and force:
         raise BadInput("--force releases named patterns only")
     holder = ctx.holder()
-    wanted = [p.text for p in parse_patterns(ctx, raw_patterns)] if raw_patterns else []
+    wanted = [(p.text, p.kind) for p in parse_patterns(ctx, raw_patterns)] if raw_patterns else []
     with ctx.store().transaction() as tx:
         reap_expired(tx)
         active = tx.leases(active_only=True)
@@ -333,12 +334,12 @@ def release(
             targets = mine
         else:
             targets = []
-            for text in wanted:
-                own = [lease for lease in mine if lease.pattern == text]
+            for text, kind in wanted:
+                own = [lease for lease in mine if (lease.pattern, lease.kind) == (text, kind)]
                 if own:
                     targets += own
                     continue
-                others = [lease for lease in active if lease.pattern == text]
+                others = [lease for lease in active if (lease.pattern, lease.kind) == (text, kind)]
                 if others and force:
                     targets += others
                 elif others:

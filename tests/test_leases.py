@@ -288,3 +288,25 @@ def test_paths_through_a_symlink_out_of_the_tree_and_odd_reads_are_bad_input(pro
         assert store_dump(project.main) == before, args
     assert run_cli(a, "--json", "lease", "inlink/app/api.py").code == 0
     assert run_cli(a, "--json", "read", "src/app/api.py").code == 0
+
+
+def test_a_file_lease_and_a_glob_lease_with_the_same_text_are_two_leases(project: Project) -> None:
+    """The file `a*b` (typed a\\*b) and the glob `a*b` share their text, not their meaning:
+    leasing one is never a renewal (or a mode change) of the other, and releasing one
+    leaves the other. Otherwise an exclusive glob and another holder's lease inside it
+    could both be active (SPEC section 3)."""
+    a, b = project.wt("wt-a"), project.wt("wt-b")
+    assert lease(a, "a*b", "--shared", agent="alice").code == 0  # the glob, shared
+    assert lease(b, "axb", "--shared", agent="bob").code == 0
+    assert lease(a, "a*b", agent="alice").code == 1  # exclusive glob: bob shares axb
+    r = lease(a, "a\\*b", agent="alice")  # the file a*b: a lease of its own
+    assert r.code == 0 and [(x["pattern"], x["kind"]) for x in r.json()["granted"]] == [("a*b", "file")]
+    held = run_cli(project.main, "--json", "leases").json()["leases"]
+    assert sorted((x["pattern"], x["kind"], x["mode"], x["holder"]["agent"]) for x in held) == [
+        ("a*b", "file", "exclusive", "alice"),
+        ("a*b", "glob", "shared", "alice"),
+        ("axb", "file", "shared", "bob"),
+    ]
+    assert run_cli(a, "release", "a\\*b", env={"GITCOORD_AGENT": "alice"}).code == 0
+    held = run_cli(project.main, "--json", "leases").json()["leases"]
+    assert sorted((x["pattern"], x["kind"]) for x in held) == [("a*b", "glob"), ("axb", "file")]
