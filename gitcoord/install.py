@@ -691,10 +691,16 @@ def install(
         warnings.extend(f"{r.hook}: {n}" for n in r.notes if n.startswith("warning:"))
     notes: list[str] = []
     if per_worktree:
+        value = repo.hooks_path_config()
+        why = (
+            "core.hooksPath is relative, so each worktree has its own hooks directory"
+            if value is not None and not os.path.isabs(value)
+            else "extensions.worktreeConfig lets each worktree set a core.hooksPath of its own"
+        )
         notes.append(
-            "core.hooksPath is relative, so each worktree has its own hooks directory: "
-            "gitcoord installed into every worktree's, and its post-checkout hook installs "
-            "them into worktrees created later"
+            f"{why}: gitcoord installed into every worktree's, and its post-checkout hook installs "
+            "them into worktrees created later (a core.hooksPath a worktree sets after that "
+            "needs `gitcoord install` again)"
         )
     if check_import:
         w = _importable_warning(python)
