@@ -878,7 +878,8 @@ class Pattern(NamedTuple):
 
     ``text``: canonical form -- ``src/foo.py`` (file), ``src/pkg/`` (dir, always ends with
     '/'), ``src/**/*.py`` (glob). ``key``: where it lives in a :class:`LeaseIndex` -- the
-    file path, the directory without '/', or a glob's literal directory prefix ('' at root).
+    file path, the directory without '/', or a glob's literal directory prefix ('' at root;
+    cut back where that prefix has escapes, :func:`_covering_key`).
 
     A NamedTuple rather than a dataclass: importing dataclasses (and inspect) would cost
     a hook or a fresh process about 10 ms before it matched anything.
@@ -898,8 +899,24 @@ def _make_pattern(text: str, kind: str, key: str) -> Pattern:
     return p
 
 
+def _covering_key(text: str, key: str) -> str:
+    """A glob's key: its literal directory prefix (``key``, unescaped), cut back to where
+    the path spelled by its text taken literally -- which the glob covers too (git's
+    pathspec rule) -- still lies below it. They differ only where the prefix has escapes:
+    ``d\\*r/*.py`` covers ``d*r/x.py`` and the path ``d\\*r/*.py``, so its key is ''."""
+    if "\\" not in text:
+        return key
+    common: list[str] = []
+    for a, b in zip(key.split("/") if key else [], text.split("/")[:-1]):
+        if a != b:
+            break
+        common.append(a)
+    return "/".join(common)
+
+
 def _glob_key(text: str) -> str:
-    """Literal directory prefix of a glob text, unescaped, without trailing '/'."""
+    """Literal directory prefix of a glob text, unescaped, without trailing '/' (see
+    :func:`_covering_key`)."""
     segments: list[str] = []
     cur: list[str] = []
     i, n = 0, len(text)
@@ -917,7 +934,7 @@ def _glob_key(text: str) -> str:
             cur = []
         else:
             cur.append(c)
-    return "/".join(segments)
+    return _covering_key(text, "/".join(segments))
 
 
 def _has_unescaped_wildcard(text: str) -> bool:
@@ -1034,7 +1051,7 @@ def parse_pattern(
     stars = sum(1 for t in glob.toks if t.kind in (_STAR, _DSTAR))
     if stars > MAX_GLOB_STARS:
         raise BadInput(f"glob has more than {MAX_GLOB_STARS} '*' wildcards: {raw!r}")
-    return Pattern(text, "glob", key)
+    return Pattern(text, "glob", _covering_key(text, key))
 
 
 # ---------------------------------------------------------------------------------------
