@@ -176,6 +176,18 @@ def collect(
         claims = [c for c in tx.claims(states=["active"]) if c.expires_at > now]
         lapsed = tx.lapsed_leases()
         lapsed_claims = [c for c in tx.claims(states=["active", "expired"]) if c.expires_at <= now]
+        # a claim that expired and went to another holder, on a task still under way: the
+        # worktree's work on it is left behind too (unless it took the task back since)
+        for c in tx.claims(states=["superseded"]):
+            task = tx.get_task(c.task)
+            if (
+                task is not None
+                and task.state != "done"
+                and task.holder is not None
+                and not task.holder.same_place(c.holder)
+                and not any(x.task == c.task and x.holder.same_place(c.holder) for x in lapsed_claims)
+            ):
+                lapsed_claims.append(c)
         bindings = {(b.worktree, b.host): b.agent for b in tx.bindings()}
         activity = tx.last_activity()
         messages = tx.unacked_message_counts()
@@ -195,6 +207,7 @@ def collect(
             or next((lease.holder.agent for lease in leases if lease.holder.worktree == wpath), None)
             or (held[0].holder.agent if held else None)
             or next((lease.holder.agent for lease in reversed(lapsed) if lease.holder.worktree == wpath), None)
+            or next((c.holder.agent for c in reversed(lapsed_claims) if c.holder.worktree == wpath), None)
             or entry.path.name
         )
         st = WorktreeState(
@@ -416,8 +429,12 @@ def _conflicts(
             what.append("claims on " + _shown([c.task for c in expired_claims]))
         if expired_leases:
             step = f"{_gc_c(wpath)} lease " + " ".join(_quote(lease.pattern) for lease in expired_leases[:MAX_PATHS_SHOWN])
+        elif all(c.state == "superseded" for c in expired_claims):  # taken over: talk to the new holder
+            step = f"gitcoord task show {_quote(expired_claims[0].task)}"
         else:
-            step = f"{_gc_c(wpath)} claim " + " ".join(_quote(c.task) for c in expired_claims[:MAX_PATHS_SHOWN])
+            step = f"{_gc_c(wpath)} claim " + " ".join(
+                _quote(c.task) for c in expired_claims[:MAX_PATHS_SHOWN] if c.state != "superseded"
+            )
         out.append(
             StatusConflict(
                 kind="abandoned",

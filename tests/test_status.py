@@ -325,3 +325,20 @@ def test_last_activity_is_what_the_worktree_did_not_its_leases_running_out(proje
     later = {"GITCOORD_TEST_CLOCK_OFFSET": "3600"}
     run_cli(b, "--agent", "bob", "lease", "docs/", env=later)  # reaps alice's lease, under her name
     assert active(later) == before
+
+
+def test_work_left_behind_by_a_claim_taken_over_stays_in_view(project: Project) -> None:
+    """docs/status.md: abandoned = a lease or claim expired while its worktree still has
+    unmerged work; that stays so once another holder takes the task over."""
+    a, b = project.wt("wt-a"), project.wt("wt-b")
+    run_cli(project.main, "task", "add", "T-1", "--title", "one")
+    assert run_cli(a, "--agent", "alice", "claim", "T-1", "--ttl", "1m").code == 0
+    write(a, {"docs/t1.md": "alice's work\n"})
+    git(a, "add", "docs/t1.md")
+    git(a, "commit", "-qm", "alice: T-1")
+    later = {"GITCOORD_TEST_CLOCK_OFFSET": "3600"}
+    assert run_cli(b, "--agent", "bob", "claim", "T-1", env=later).code == 0
+    doc = status(project.main, env=later).json()
+    (c,) = [c for c in doc["conflicts"] if c["kind"] == "abandoned"]
+    assert c["worktrees"] == [str(a)] and c["next_step"] == "gitcoord task show T-1"
+    assert next(w["agent"] for w in doc["worktrees"] if w["path"] == str(a)) == "alice"
