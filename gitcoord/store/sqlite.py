@@ -613,8 +613,8 @@ class SQLiteStore(Store):
         if fstype and (fstype in NETWORK_FILESYSTEMS or fstype.startswith("nfs")):
             raise StoreError(
                 f"refusing to put the SQLite store on a network filesystem ({fstype}) at {directory}:"
-                " SQLite locking is unreliable there. Use the PostgreSQL store"
-                " (GITCOORD_STORE=postgresql://...) or keep the repository on a local disk."
+                " SQLite locking is unreliable there. Keep the repository (its common git dir)"
+                " on a local disk; the PostgreSQL store for several hosts is not built yet."
             )
 
     @staticmethod
