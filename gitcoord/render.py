@@ -6,6 +6,7 @@ rich is imported lazily, so a command printing JSON or one line starts fast.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -58,7 +59,10 @@ def table(
     from rich.table import Table
 
     keep = [i for i, _ in enumerate(columns) if any(r[i] for r in rows)]
-    console = Console(highlight=False, soft_wrap=False)
+    # On a terminal, its width; piped (to grep, a file, an agent), never cut or fold a
+    # value: the full line, as wide as it needs (rich would assume 80 columns).
+    wide = None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 100_000
+    console = Console(highlight=False, soft_wrap=False, width=wide)
     t = Table(title=title, title_justify="left", show_edge=False, pad_edge=False, box=None)
     for i in keep:
         t.add_column(columns[i], overflow="fold", no_wrap=columns[i] in no_wrap)
