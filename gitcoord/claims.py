@@ -984,7 +984,10 @@ def claim_ids(
                     "claim denied (nothing was claimed):\n  " + "\n  ".join(w for _, w in problems),
                     details={"denied": [{"task": t, "reason": w} for t, w in problems]},
                 ),
-                [("claim.denied", t, {"reason": w, "requested": requested}) for t, w in problems],
+                [
+                    ("claim.denied", t, {"reason": w, "requested": requested, "epoch": tasks[t].epoch})
+                    for t, w in problems
+                ],
             )
         result = ClaimResult(now=tx.now)
         for tid, task in tasks.items():
@@ -1062,7 +1065,7 @@ def _my_claim(tx: Tx, task: Task, holder: Holder, action: str, epoch: int | None
         why = f"you do not hold it (it is {task.status(tx.now)})"
     raise _Refused(
         Denied(f"cannot {action} {task.id}: {why}"),
-        [("claim.refused", task.id, {"action": action, "why": why})],
+        [("claim.refused", task.id, {"action": action, "why": why, "epoch": task.epoch})],
     )
 
 
@@ -1100,7 +1103,7 @@ def unclaim(ctx: Context, task_id: str, *, epoch: int | None = None) -> Task:
     return _write(ctx, holder, op)
 
 
-def _health_gate(ctx: Context, task_id: str, holder: Holder) -> None:
+def _health_gate(ctx: Context, task_id: str, holder: Holder, epoch: int) -> None:
     command = ctx.settings.health
     if not command:
         return
@@ -1123,6 +1126,7 @@ def _health_gate(ctx: Context, task_id: str, holder: Holder) -> None:
             holder,
             subject=task_id,
             details={
+                "epoch": epoch,
                 "command": command,
                 "exit_code": result.code,
                 "timed_out": result.timed_out,
@@ -1147,12 +1151,11 @@ def done(ctx: Context, task_id: str, *, review: bool = False, epoch: int | None 
     with ctx.store().snapshot() as tx:
         task = _get(tx, tid)
         try:
-            _my_claim(tx, task, holder, "finish", epoch)
-            holds = True
+            held = _my_claim(tx, task, holder, "finish", epoch).epoch
         except _Refused:
-            holds = False
-    if holds:
-        _health_gate(ctx, tid, holder)
+            held = None
+    if held is not None:
+        _health_gate(ctx, tid, holder, held)
 
     def op(tx: Tx) -> Task:
         task = _get(tx, tid)
@@ -1307,7 +1310,7 @@ def unblock(ctx: Context, task_id: str) -> Task:
         updated = tx.set_task_state(tid, "open", expect=("blocked",), reviewer=task.reviewer)
         assert updated is not None
         audit.append(
-            tx, "task.unblocked", holder, subject=tid, details={"was": task.reason}, task=tid
+            tx, "task.unblocked", holder, subject=tid, details={"was": task.reason, "epoch": task.epoch}, task=tid
         )
         return updated
 

@@ -272,3 +272,30 @@ def test_task_json_from_writes_says_status_and_whether_the_claim_is_live(project
     assert released["claim"]["active"] is False
     blocked = gcj(main, "block", "J-1", "--reason", "waiting").json()["task"]
     assert blocked["status"] == "blocked"
+
+
+def test_task_json_after_any_write_lists_dependencies_and_events_carry_the_epoch(project: Project) -> None:
+    """SPEC section 8: one document with stable fields (a task with a dependency says so
+    after block, unblock, unclaim and reject too); docs/concepts.md: every claim
+    transition is an event carrying holder, epoch and task."""
+    a, b = project.wt("wt-a"), project.wt("wt-b")
+    m = project.main
+    gcj(m, "task", "add", "D", "--title", "dep")
+    gcj(m, "task", "add", "X", "--title", "x", "--after", "D")
+    assert gcj(m, "block", "X", "--reason", "r").json()["task"]["after"] == ["D"]
+    assert gcj(m, "unblock", "X").json()["task"]["after"] == ["D"]
+    gcj(m, "task", "add", "Y", "--title", "y", "--after", "D")
+    assert gcj(a, "claim", "D").code == 0
+    assert gcj(a, "done", "D").code == 0
+    assert gcj(a, "claim", "Y").code == 0
+    assert gcj(a, "unclaim", "Y").json()["task"]["after"] == ["D"]
+    assert gcj(a, "claim", "Y").code == 0
+    epoch = gcj(m, "task", "show", "Y").json()["task"]["claim"]["epoch"]
+    assert gcj(b, "claim", "Y").code == 1  # held: denied
+    assert gcj(b, "done", "Y").code == 1  # not b's: refused
+    events = gcj(m, "log", "--task", "Y").json()["events"]
+    by_kind = {e["kind"]: e for e in events}
+    assert by_kind["claim.denied"]["details"]["epoch"] == epoch
+    assert by_kind["claim.refused"]["details"]["epoch"] == epoch
+    blocked = [e for e in gcj(m, "log", "--task", "X").json()["events"] if e["kind"] == "task.unblocked"]
+    assert blocked and "epoch" in blocked[0]["details"]

@@ -231,7 +231,7 @@ class SQLiteTasks(TasksTx):
             sql += " AND epoch = ?"
             params.append(expect_epoch)
         rows = self._q(sql + f" RETURNING {_TASK_COLS}", params)
-        return _task(rows[0]) if rows else None
+        return _task(rows[0], self.dependencies([task_id]).get(task_id, [])) if rows else None
 
     # -- dependencies -----------------------------------------------------------
     def add_dependencies(self, task_id: str, deps: Sequence[str]) -> None:
