@@ -122,12 +122,16 @@ def task_show(obj: Obj, task_id: str) -> None:
     if detail.dependents:
         render.line(f"  before:   {' '.join(detail.dependents)}")
     if t.holder is not None and t.state == "claimed":
-        exp = render.format_duration((t.expires_at or now) - now)
-        render.line(f"  claim:    {t.holder.agent} ({t.holder.worktree}), epoch {t.epoch}, expires in {exp}")
+        left = (t.expires_at or now) - now
+        exp = f"expires in {render.format_duration(left)}" if left > 0 else (
+            f"expired {render.format_duration(-left)} ago (claimable; renew revives it)"
+        )
+        render.line(f"  claim:    {t.holder.agent} ({t.holder.worktree}), epoch {t.epoch}, {exp}")
     if t.reviewer:
         render.line(f"  reviewer: {t.reviewer}")
     for c in detail.claims:
-        render.line(f"  epoch {c.epoch}: {c.holder.agent} {c.state} (granted {iso(c.granted_at)})")
+        state = "expired" if c.state == "active" and c.expires_at <= now else c.state
+        render.line(f"  epoch {c.epoch}: {c.holder.agent} {state} (granted {iso(c.granted_at)})")
 
 
 @task_group.command("edit")

@@ -299,3 +299,11 @@ def test_task_json_after_any_write_lists_dependencies_and_events_carry_the_epoch
     assert by_kind["claim.refused"]["details"]["epoch"] == epoch
     blocked = [e for e in gcj(m, "log", "--task", "X").json()["events"] if e["kind"] == "task.unblocked"]
     assert blocked and "epoch" in blocked[0]["details"]
+
+
+def test_task_show_says_an_expired_claim_expired(project: Project) -> None:
+    m = project.main
+    gcj(m, "task", "add", "E", "--title", "e")
+    assert gcj(m, "claim", "E", "--ttl", "1m").code == 0
+    out = run_cli(m, "task", "show", "E", env={"GITCOORD_TEST_CLOCK_OFFSET": "600"}).stdout
+    assert "expired 9m" in out and "expires in -" not in out and " active (" not in out
