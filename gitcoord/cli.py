@@ -45,11 +45,23 @@ class Obj:
 pass_obj = click.make_pass_decorator(Obj)
 
 
+def _version(cctx: click.Context) -> None:
+    """``--version``: one line, or one JSON document under --json / GITCOORD_JSON=1."""
+    if _state["json"]:
+        render.emit_json({"version": __version__})
+    else:
+        render.line(f"gitcoord, version {__version__}")
+    cctx.exit(0)
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.option("--json", "json_out", is_flag=True, help="Print one JSON document on stdout (also GITCOORD_JSON=1).")
 @click.option("--agent", metavar="NAME", help="Act as this agent (else GITCOORD_AGENT, the worktree's bound name, its directory name).")
 @click.option("-C", "directory", metavar="DIR", help="Run as if started in DIR.")
-@click.version_option(__version__, prog_name="gitcoord")
+@click.option(
+    "--version", is_flag=True, expose_value=False, is_eager=True,
+    callback=lambda c, _p, v: _version(c) if v else None, help="Show the version and exit.",
+)
 @click.pass_context
 def cli(cctx: click.Context, json_out: bool, agent: str | None, directory: str | None) -> None:
     """Coordinate agents and humans working in one git repository.

@@ -81,6 +81,17 @@ def test_shell_completion_works(project: Project) -> None:
     assert {"lease", "leases"} <= words
 
 
+def test_version_under_json_is_one_json_document(project: Project) -> None:
+    """SPEC section 8: --json (or GITCOORD_JSON=1) prints one JSON document on stdout."""
+    import json
+
+    from gitcoord import __version__
+
+    for args, env in ((["--json", "--version"], None), (["--version"], {"GITCOORD_JSON": "1"})):
+        r = run_cli(project.main, *args, env=env)
+        assert r.code == 0 and json.loads(r.stdout) == {"version": __version__}
+
+
 def test_version_and_module_entry(project: Project) -> None:
     r = run_cli(project.main, "--version")
     assert r.code == 0 and "gitcoord" in r.stdout
