@@ -1287,6 +1287,7 @@ def block(ctx: Context, task_id: str, reason: str | None) -> Task:
                 "from": task.state,
                 "epoch": task.epoch,
                 "claim_ended": ended.epoch if ended else None,
+                "previous_reason": task.reason,  # (a rejection's: unblock puts it back)
             },
             task=tid,
         )
@@ -1307,7 +1308,14 @@ def unblock(ctx: Context, task_id: str) -> Task:
 
     def op(tx: Tx) -> Task:
         task = _in_state(tx, tid, "blocked", "unblock")
-        updated = tx.set_task_state(tid, "open", expect=("blocked",), reviewer=task.reviewer)
+        # the reason the task had before it was blocked (why its review was rejected) is
+        # its reason again
+        last = tx.events(EventQuery(task=tid, kinds=["task.blocked"], newest_first=True, limit=1))
+        before = last[0].details.get("previous_reason") if last else None
+        updated = tx.set_task_state(
+            tid, "open", expect=("blocked",), reviewer=task.reviewer,
+            reason=before if isinstance(before, str) else None,
+        )
         assert updated is not None
         audit.append(
             tx, "task.unblocked", holder, subject=tid, details={"was": task.reason, "epoch": task.epoch}, task=tid

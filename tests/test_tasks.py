@@ -307,3 +307,16 @@ def test_task_show_says_an_expired_claim_expired(project: Project) -> None:
     assert gcj(m, "claim", "E", "--ttl", "1m").code == 0
     out = run_cli(m, "task", "show", "E", env={"GITCOORD_TEST_CLOCK_OFFSET": "600"}).stdout
     assert "expired 9m" in out and "expires in -" not in out and " active (" not in out
+
+
+def test_a_rejections_reason_survives_a_block_and_unblock(project: Project) -> None:
+    """docs/concepts.md: reject sends the task back to open with the reason kept."""
+    a, b = project.wt("wt-a"), project.wt("wt-b")
+    m = project.main
+    gcj(m, "task", "add", "R", "--title", "r")
+    assert gcj(a, "claim", "R").code == 0
+    assert gcj(a, "done", "R", "--review").code == 0
+    assert gcj(b, "reject", "R", "--reason", "needs tests").code == 0
+    assert gcj(m, "block", "R", "--reason", "waiting for CI").json()["task"]["reason"] == "waiting for CI"
+    assert gcj(m, "unblock", "R").json()["task"]["reason"] == "needs tests"
+    assert gcj(m, "task", "show", "R").json()["task"]["reason"] == "needs tests"
