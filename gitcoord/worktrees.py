@@ -9,9 +9,7 @@ worktree, and gives the claim back if git fails.
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -302,23 +300,10 @@ def remove(ctx: Context, target: str, *, force: bool = False) -> RemoveResult:
                 "agent": agent,
             },
         )
-        if path.is_dir():  # last: set the files aside (one rename), undone if the commit fails
-            aside.append(path.with_name(f".{path.name}.gitcoord-removing-{os.getpid()}"))
-            os.rename(path, aside[0])
+        # Last, inside the transaction: if git refuses, the store keeps everything; if the
+        # store cannot be written (locked, corrupt), the worktree stays. (A missing
+        # directory too: git then forgets just this worktree.)
+        ctx.repo.worktree_remove(path, force=force)
         return RemoveResult(path, released_leases, released, force)
 
-    # One operation, all or nothing: the store releases everything and the directory goes
-    # aside, or neither happens (a locked or corrupt store leaves the worktree as it was).
-    # Git forgets the worktree and its files are deleted after the commit, outside the
-    # store's lock (a big tree takes a while).
-    aside: list[Path] = []
-    try:
-        result = claims.write_turn(ctx, op)
-    except BaseException:
-        if aside and aside[0].exists() and not path.exists():
-            os.rename(aside[0], path)
-        raise
-    ctx.repo.worktree_remove(path, force=True)  # (the directory is aside: git only forgets it)
-    if aside:
-        shutil.rmtree(aside[0], ignore_errors=True)
-    return result
+    return claims.write_turn(ctx, op)
