@@ -73,7 +73,7 @@ if [ ! -x "$PYTHON" ]; then
     {gone}
     exit 1
 fi
-exec "$PYTHON" -m gitcoord hook-impl {hook} "$@"
+PYTHONSAFEPATH=1 exec "$PYTHON" -m gitcoord hook-impl {hook} "$@"
 """
 
 _CHECK_STDIN = """# {what}
@@ -92,12 +92,15 @@ if [ ! -x "$PYTHON" ]; then
     exit 1
 fi
 if [ -n "$chained" ]; then
-    printf '%s' "$input" 2>/dev/null | "$PYTHON" -m gitcoord hook-impl {hook} "$@"
+    printf '%s' "$input" 2>/dev/null | PYTHONSAFEPATH=1 "$PYTHON" -m gitcoord hook-impl {hook} "$@"
     exit $?
 fi
-exec "$PYTHON" -m gitcoord hook-impl {hook} "$@"
+PYTHONSAFEPATH=1 exec "$PYTHON" -m gitcoord hook-impl {hook} "$@"
 """
 
+# PYTHONSAFEPATH=1 (Python 3.11+; older ones ignore it): `python -m` would put the current
+# directory first on sys.path, and in a bare repository that is the git dir, whose
+# gitcoord/ (the store) would shadow the package.
 # The recording hooks start no Python in the common case: one git call says where the
 # journal is (<git-common-dir>/gitcoord/journal), and each line is appended with a single
 # printf >> (O_APPEND). Hooks run at the top of the worktree, so relative dirs are made
@@ -133,7 +136,7 @@ if [ ! -x "$PYTHON" ]; then
     {gone}
     exit 1
 fi
-{feed}"$PYTHON" -m gitcoord hook-impl {hook} "$@" || exit $?
+{feed}PYTHONSAFEPATH=1 "$PYTHON" -m gitcoord hook-impl {hook} "$@" || exit $?
 exit $status
 """
 
@@ -240,7 +243,7 @@ fi
 case $1 in
 *[!0]* | '') ;;
 *)
-    if [ ! -x "$PYTHON" ] || ! "$PYTHON" -m gitcoord install >/dev/null; then
+    if [ ! -x "$PYTHON" ] || ! PYTHONSAFEPATH=1 "$PYTHON" -m gitcoord install >/dev/null; then
         echo "gitcoord: could not install the hooks in this new worktree: run \\`gitcoord install\\` in it" >&2
     fi
     ;;

@@ -60,7 +60,8 @@ def vanished(holder: Holder, common_dir: str | os.PathLike[str]) -> bool:
     if holder.host != host_id():
         return False
     w = holder.worktree
-    if os.path.isdir(w) and os.path.exists(os.path.join(w, ".git")):
+    # a worktree has its .git; a bare repository's holder is the git dir itself
+    if os.path.isdir(w) and (os.path.exists(os.path.join(w, ".git")) or os.path.isfile(os.path.join(w, "HEAD"))):
         return False
     return os.path.realpath(w) not in locked_worktrees(common_dir)
 

@@ -310,3 +310,18 @@ def test_a_file_lease_and_a_glob_lease_with_the_same_text_are_two_leases(project
     assert run_cli(a, "release", "a\\*b", env={"GITCOORD_AGENT": "alice"}).code == 0
     held = run_cli(project.main, "--json", "leases").json()["leases"]
     assert sorted((x["pattern"], x["kind"]) for x in held) == [("a*b", "glob"), ("axb", "file")]
+
+
+def test_leases_taken_in_a_bare_repository_are_not_void(project: Project, tmp_path: Path) -> None:
+    """In a bare (server) repository the holder's 'worktree' is the git dir itself, with
+    no .git inside: it exists, so its leases are enforced and gc leaves them alone."""
+    bare = tmp_path / "server.git"
+    git(tmp_path, "clone", "-q", "--bare", str(project.main), str(bare))
+    # (python -m puts the cwd first on sys.path: the git dir's gitcoord/ store would shadow
+    # an editable install; the hook shims set this too)
+    safe = {"PYTHONSAFEPATH": "1"}
+    assert run_cli(bare, "init", env=safe).code == 0
+    assert lease(bare, "README.md", env=safe).code == 0
+    assert run_cli(bare, "--json", "gc", env=safe).json()["reaped"] == []
+    held = run_cli(bare, "--json", "leases", env=safe).json()["leases"]
+    assert [x["pattern"] for x in held] == ["README.md"]
