@@ -503,8 +503,16 @@ class Repo(NamedTuple):
         self.git("worktree", "add", "-q", "-b", branch, str(path), start)
 
     def worktree_remove(self, path: Path, *, force: bool = False) -> None:
+        """``git worktree remove`` (forced: even dirty or locked), run from the common dir,
+        so it works from inside the worktree it removes too."""
         args = ["worktree", "remove"] + (["--force", "--force"] if force else []) + [str(path)]
-        self.git(*args)
+        run_git(args, cwd=self.common_dir)
+
+    def worktree_move(self, path: Path, to: Path, *, force: bool = False) -> None:
+        """``git worktree move`` (a rename, with git's checks: no submodules inside; forced:
+        even locked), run from the common dir."""
+        args = ["worktree", "move"] + (["--force", "--force"] if force else []) + [str(path), str(to)]
+        run_git(args, cwd=self.common_dir)
 
     def dirty_paths(self) -> list[str]:
         """Paths with uncommitted changes in this worktree (untracked files included)."""

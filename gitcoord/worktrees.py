@@ -9,6 +9,7 @@ worktree, and gives the claim back if git fails.
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +18,7 @@ from typing import Any
 from gitcoord import audit, claims, gitrepo, leases
 from gitcoord.context import Context, _check_agent
 from gitcoord.errors import BadInput, Denied, GitcoordError
+from gitcoord.gitrepo import GitError
 from gitcoord.models import Holder, Lease
 from gitcoord.store.base import Tx
 from gitcoord.store.tasks_api import Claim, Task
@@ -300,10 +302,29 @@ def remove(ctx: Context, target: str, *, force: bool = False) -> RemoveResult:
                 "agent": agent,
             },
         )
-        # Last, inside the transaction: if git refuses, the store keeps everything; if the
-        # store cannot be written (locked, corrupt), the worktree stays. (A missing
-        # directory too: git then forgets just this worktree.)
-        ctx.repo.worktree_remove(path, force=force)
+        # Last, inside the transaction, so that if git refuses the store keeps everything,
+        # and if the store cannot be written the worktree stays: git moves the worktree
+        # aside (a rename, with git's own checks), or, where it will not move it (a mount
+        # point, a submodule inside), removes it in place. A missing directory: git forgets
+        # just this worktree.
+        if path.is_dir():
+            to = path.with_name(f".{path.name}.gitcoord-removing-{os.getpid()}")
+            try:
+                ctx.repo.worktree_move(path, to, force=force)
+                aside.append(to)
+            except GitError:
+                ctx.repo.worktree_remove(path, force=force)
+        else:
+            ctx.repo.worktree_remove(path, force=force)
         return RemoveResult(path, released_leases, released, force)
 
-    return claims.write_turn(ctx, op)
+    aside: list[Path] = []
+    try:
+        result = claims.write_turn(ctx, op)
+    except BaseException:
+        if aside:  # moved, but the store did not commit: move it back
+            ctx.repo.worktree_move(aside[0], path, force=True)
+        raise
+    if aside:  # the files go after the commit, outside the store's lock (a big tree takes a while)
+        ctx.repo.worktree_remove(aside[0], force=True)
+    return result

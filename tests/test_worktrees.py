@@ -262,3 +262,54 @@ def test_remove_changes_nothing_when_the_store_cannot_be_written(project: Projec
     assert (path / "notes.txt").read_text() == "uncommitted work\n"
     assert str(path) in git(main, "worktree", "list")
     assert store_dump(main) == before
+
+
+def test_remove_from_inside_and_twice_at_once(project: Project) -> None:
+    """`worktree remove` run from inside the worktree it removes works (git runs from the
+    common dir); two removes racing: one removes it, the other changes nothing."""
+    import subprocess
+    import sys
+
+    main = project.main
+    j(main, "task", "add", "T-1", "--title", "x")
+    path = Path(j(main, "worktree", "add", "T-1").json()["path"])
+    r = j(path, "worktree", "remove", str(path))
+    assert r.code == 0, r.stderr
+    assert not path.exists() and not list(path.parent.glob(".*gitcoord-removing*"))
+    assert str(path) not in git(main, "worktree", "list")
+
+    j(main, "task", "add", "T-2", "--title", "y")
+    path = Path(j(main, "worktree", "add", "T-2").json()["path"])
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "gitcoord", "--json", "worktree", "remove", str(path)],
+            cwd=main, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+        for _ in range(2)
+    ]
+    codes = sorted(p.wait(timeout=120) for p in procs)
+    for p in procs:
+        assert p.stdout is not None and p.stderr is not None
+        p.stdout.close()
+        p.stderr.close()
+    assert codes[0] == 0 and not path.exists()
+    removed = [e for e in j(main, "log", "--kind", "worktree.removed").json()["events"] if e["subject"] == str(path)]
+    assert len(removed) == 1
+
+
+def test_remove_keeps_gits_check_for_submodules(project: Project, tmp_path: Path) -> None:
+    """git refuses to remove a worktree with a submodule inside (its unpushed commits
+    live in the worktree's git dir): so does `worktree remove`, changing nothing."""
+    main = project.main
+    sub = tmp_path / "sub"
+    git(tmp_path, "init", "-q", "-b", "main", str(sub))
+    git(sub, "commit", "-q", "--allow-empty", "-m", "s")
+    j(main, "task", "add", "T-1", "--title", "x")
+    path = Path(j(main, "worktree", "add", "T-1").json()["path"])
+    git(path, "-c", "protocol.file.allow=always", "submodule", "add", "-q", str(sub), "sub")
+    git(path, "commit", "-qm", "with a submodule")
+    before = store_dump(main)
+    r = j(main, "worktree", "remove", str(path))
+    assert r.code != 0 and "submodule" in r.stderr
+    assert path.is_dir() and str(path) in git(main, "worktree", "list")
+    assert store_dump(main) == before
