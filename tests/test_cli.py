@@ -104,3 +104,14 @@ def test_internal_errors_never_show_a_traceback(project: Project) -> None:
     r = run_cli(project.main, "leases")
     assert r.code == 3
     assert "Traceback" not in r.stderr
+
+
+def test_tables_piped_are_never_cut_to_80_columns(project: Project) -> None:
+    """Piped to a file, grep or an agent, a table keeps every value whole."""
+    long = "docs/" + "/".join(["a-rather-long-directory-name"] * 4) + "/file.md"
+    assert run_cli(project.main, "lease", long).code == 0
+    env = {k: v for k, v in os.environ.items() if k != "COLUMNS"}
+    out = subprocess.run(
+        [sys.executable, "-m", "gitcoord", "leases"], cwd=project.main, capture_output=True, text=True, env=env
+    ).stdout
+    assert long in out and max(len(line) for line in out.splitlines()) > 80
