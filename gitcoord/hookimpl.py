@@ -79,11 +79,11 @@ def main(argv: list[str]) -> int:
     handler = _HANDLERS.get(hook)
     if handler is None:
         return 0  # a hook gitcoord has nothing to do in
-    if hook == "pre-applypatch" and _am_rebasing():
+    if hook == "pre-applypatch" and _rebasing():
         return 0  # `git rebase --apply` picking: post-applypatch journals each pick
     if hook in ("pre-commit", "pre-applypatch") and fast_pre_commit():
         return 0
-    if (hook == "post-commit" and _rebasing()) or (hook == "post-applypatch" and _am_rebasing()):
+    if hook in ("post-commit", "post-applypatch") and _rebasing():
         # A commit of a rebase that no pre-commit passed: a pick, and maybe a conflict
         # resolution or an exec or edit-stop commit made with --no-verify. Journaled, not
         # checked now (a process per pick is too slow): the next drain (any gitcoord
@@ -146,28 +146,18 @@ def _finish(proc: Any) -> tuple[int, bytes]:
 
 
 def _rebasing() -> bool:
+    """A rebase is under way (the shims' rule): ``rebase-merge/`` exists (the merge
+    backend), or ``rebase-apply/rebasing`` (the apply backend, which runs ``git am``; a
+    user's own ``git am`` has ``rebase-apply/applying`` instead)."""
+    names = ("rebase-merge", os.path.join("rebase-apply", "rebasing"))
     where = _locate()
     if where is not None:  # no process: git told the hook where it is
-        git_dir = where[0]
-        return any(os.path.isdir(os.path.join(git_dir, d)) for d in ("rebase-merge", "rebase-apply"))
+        return any(os.path.exists(os.path.join(where[0], n)) for n in names)
     try:
-        rc, out = _finish(_spawn(["rev-parse", "--git-path", "rebase-merge", "--git-path", "rebase-apply"]))
+        rc, out = _finish(_spawn(["rev-parse", *(a for n in names for a in ("--git-path", n))]))
     except OSError:
         return False
-    return rc == 0 and any(p and os.path.isdir(p) for p in out.decode(errors="replace").split("\n"))
-
-
-def _am_rebasing() -> bool:
-    """``git am`` run by ``git rebase --apply`` (its picks), not by a user applying
-    patches: ``rebase-apply/rebasing`` exists."""
-    where = _locate()
-    if where is not None:
-        return os.path.exists(os.path.join(where[0], "rebase-apply", "rebasing"))
-    try:
-        rc, out = _finish(_spawn(["rev-parse", "--git-path", "rebase-apply/rebasing"]))
-    except OSError:
-        return False
-    return rc == 0 and os.path.exists(out.decode(errors="replace").strip())
+    return rc == 0 and any(p and os.path.exists(p) for p in out.decode(errors="replace").split("\n"))
 
 
 def _journal_rebased() -> None:
@@ -823,12 +813,7 @@ def _hook_post_commit(state: _State) -> int:
     head = repo.head()
     if head is None:
         return 0
-    op = repo.operation_in_progress()
-    if op == "rebase":  # (main journals these first: only reached if it could not tell)
-        journal.append_commit(
-            repo.common_dir, "rebased", head, str(repo.root), agent=os.environ.get("GITCOORD_AGENT")
-        )
-        return 0
+    op = repo.operation_in_progress()  # (commits of a rebase never get here: main journals them)
     if _consume_ok(repo, head):
         # pre-commit checked exactly this tree (e.g. run by the pre-commit framework,
         # which has no shell fast path): journal it like the shim does, check nothing twice
