@@ -580,12 +580,16 @@ class Repo(NamedTuple):
         value = _out(proc).rstrip("\n")
         return value if proc.returncode == 0 and value else None
 
+    def relative_hooks_path(self) -> str | None:
+        """``core.hooksPath`` when it is relative (taken from the top of each worktree)."""
+        value = self.hooks_path_config()
+        return value if value is not None and not os.path.isabs(value) else None
+
     def hooks_dirs_per_worktree(self) -> bool:
         """A relative ``core.hooksPath`` is taken from the top of each worktree, so each
         worktree (including ones created later) has a hooks directory of its own; and with
         ``extensions.worktreeConfig`` any worktree may set a ``core.hooksPath`` of its own."""
-        value = self.hooks_path_config()
-        if value is not None and not os.path.isabs(value):
+        if self.relative_hooks_path() is not None:
             return True
         proc = self.git("config", "--type=bool", "--get", "extensions.worktreeConfig", check=False)
         return proc.returncode == 0 and _out(proc).strip() == "true"

@@ -694,10 +694,9 @@ def install(
         warnings.extend(f"{r.hook}: {n}" for n in r.notes if n.startswith("warning:"))
     notes: list[str] = []
     if per_worktree:
-        value = repo.hooks_path_config()
         why = (
             "core.hooksPath is relative, so each worktree has its own hooks directory"
-            if value is not None and not os.path.isabs(value)
+            if repo.relative_hooks_path() is not None
             else "extensions.worktreeConfig lets each worktree set a core.hooksPath of its own"
         )
         notes.append(

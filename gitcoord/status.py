@@ -23,7 +23,7 @@ from gitcoord.leases import vanished, void
 from gitcoord.models import Event, Holder, Lease, iso
 from gitcoord.staleness import stale_paths
 from gitcoord.store.base import EventQuery
-from gitcoord.store.tasks_api import Claim
+from gitcoord.store.tasks_api import Claim, Task
 
 RECENT_KINDS = (
     "commit.refused",
@@ -178,8 +178,11 @@ def collect(
         lapsed_claims = [c for c in tx.claims(states=["active", "expired"]) if c.expires_at <= now]
         # a claim that expired and went to another holder, on a task still under way: the
         # worktree's work on it is left behind too (unless it took the task back since)
+        tasks: dict[str, Task | None] = {}
         for c in tx.claims(states=["superseded"]):
-            task = tx.get_task(c.task)
+            if c.task not in tasks:  # (one read per task, however many grants it went through)
+                tasks[c.task] = tx.get_task(c.task)
+            task = tasks[c.task]
             if (
                 task is not None
                 and task.state != "done"
@@ -262,8 +265,8 @@ def _installed_hook_paths(repo: Repo) -> frozenset[str]:
     hooks it chains to ``*.legacy``) inside every worktree: those are not anybody's work."""
     from gitcoord.install import ALL_HOOKS, LEGACY_SUFFIX
 
-    value = repo.hooks_path_config()
-    if value is None or os.path.isabs(value):
+    value = repo.relative_hooks_path()
+    if value is None:
         return frozenset()
     rel = os.path.normpath(value).replace(os.sep, "/")
     if rel.startswith("../"):
@@ -284,8 +287,9 @@ def _conflicts(
 ) -> list[StatusConflict]:
     out: list[StatusConflict] = []
     # Leases of worktrees that are gone are void: not enforced, reported for `gitcoord gc`.
-    void_leases = [lease for lease in leases if void(lease, repo.common_dir)]
-    leases = [lease for lease in leases if not void(lease, repo.common_dir)]
+    gone = {lease.id for lease in leases if void(lease, repo.common_dir)}
+    void_leases = [lease for lease in leases if lease.id in gone]
+    leases = [lease for lease in leases if lease.id not in gone]
     index: paths.LeaseIndex[Lease] = paths.LeaseIndex()
     for lease in leases:
         index.add(paths.stored_pattern(lease.pattern, lease.kind, lease.key), lease)
