@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -11,7 +10,7 @@ from typing import Any
 import click
 
 from gitcoord import __version__, render
-from gitcoord.durations import optional_duration, optional_ttl, parse_duration
+from gitcoord.durations import is_duration, optional_duration, optional_ttl, parse_duration
 from gitcoord.errors import BadInput, GitcoordError
 
 _state: dict[str, Any] = {"json": False}
@@ -98,7 +97,7 @@ def _time_arg(value: str, now: float) -> float:
     try:
         dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError as e:
-        if re.fullmatch(r"\s*[\d.]+[smhdw]?([\d.]+[smhdw])*\s*", value.lower()):
+        if is_duration(value):
             raise as_duration from None  # a duration, and what is wrong with it (400d: > a year)
         raise BadInput(f"bad time {value!r}: use a duration like 30d or an ISO date") from e
     if dt.tzinfo is None:

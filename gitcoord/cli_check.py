@@ -34,7 +34,7 @@ def register(group: click.Group) -> None:
         """
         from gitcoord import checks
 
-        if sum(x not in (None, False) for x in (staged, range_, remote)) > 1:
+        if staged + (range_ is not None) + (remote is not None) > 1:
             raise BadInput("give one of --staged, --range, --push")
         if range_ == "" or remote == "":
             raise BadInput("empty " + ("--range" if range_ == "" else "--push") + " value")

@@ -11,6 +11,12 @@ _PART = re.compile(r"(\d+(?:\.\d+)?)([smhdw])")
 MAX_SECONDS = 366 * 86400.0
 
 
+def is_duration(text: str) -> bool:
+    """Whether ``text`` is written as a duration (``30m``, ``1h30m``, ``45``), in range or not."""
+    t = text.strip().lower()
+    return bool(t) and (re.fullmatch(r"\d+(?:\.\d+)?", t) is not None or re.fullmatch(f"(?:{_PART.pattern})+", t) is not None)
+
+
 def parse_duration(text: str, *, allow_zero: bool = False) -> float:
     """Seconds in ``text``; BadInput for anything else (negative, garbage, > 1 year)."""
     raw = text
