@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing as mp
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -43,36 +45,38 @@ def test_turns_are_exclusive_and_first_come_first_served(tmp_path: Path) -> None
         assert inside <= 1
 
 
-def test_a_dead_predecessor_frees_the_queue(tmp_path: Path) -> None:
+@contextlib.contextmanager
+def _stuck_writer(d: Path) -> Iterator[Any]:
+    """Another process inside its turn, holding it for a minute (killed at the end)."""
     ctx = mp.get_context("fork")
     log, ready = ctx.Queue(), ctx.Queue()
-    stuck = ctx.Process(target=_worker, args=(str(tmp_path), 0, 60, log, ready))
-    stuck.start()
-    ready.get(timeout=10)
-    assert log.get(timeout=10)[1] == "in"
-    t0 = time.monotonic()
-    stuck.kill()  # the kernel drops its locks
-    stuck.join()
-    with WriterQueue(tmp_path, timeout=30).hold():
-        pass
-    assert time.monotonic() - t0 < 5
-
-
-def test_a_stuck_predecessor_is_passed_after_the_timeout(tmp_path: Path) -> None:
-    ctx = mp.get_context("fork")
-    log, ready = ctx.Queue(), ctx.Queue()
-    stuck = ctx.Process(target=_worker, args=(str(tmp_path), 0, 20, log, ready))
+    stuck = ctx.Process(target=_worker, args=(str(d), 0, 60, log, ready))
     stuck.start()
     try:
         ready.get(timeout=10)
         assert log.get(timeout=10)[1] == "in"
+        yield stuck
+    finally:
+        stuck.kill()
+        stuck.join()
+
+
+def test_a_dead_predecessor_frees_the_queue(tmp_path: Path) -> None:
+    with _stuck_writer(tmp_path) as stuck:
+        t0 = time.monotonic()
+        stuck.kill()  # the kernel drops its locks
+        stuck.join()
+        with WriterQueue(tmp_path, timeout=30).hold():
+            pass
+        assert time.monotonic() - t0 < 5
+
+
+def test_a_stuck_predecessor_is_passed_after_the_timeout(tmp_path: Path) -> None:
+    with _stuck_writer(tmp_path):
         t0 = time.monotonic()
         with WriterQueue(tmp_path, timeout=0.5).hold():  # goes ahead; SQLite still excludes
             waited = time.monotonic() - t0
         assert 0.4 < waited < 5
-    finally:
-        stuck.kill()
-        stuck.join()
 
 
 def test_reentrant_in_one_thread(tmp_path: Path) -> None:
@@ -103,17 +107,8 @@ def _passes(d: Path, timeout: float) -> bool:
 def test_a_zero_timeout_goes_ahead_at_once_past_a_stuck_predecessor(tmp_path: Path) -> None:
     """GITCOORD_BUSY_TIMEOUT=0: no waiting in the queue either (a zero timer would
     disarm, and the writer would wait for ever); SQLite's busy timeout decides."""
-    ctx = mp.get_context("fork")
-    log, ready = ctx.Queue(), ctx.Queue()
-    stuck = ctx.Process(target=_worker, args=(str(tmp_path), 0, 60, log, ready))
-    stuck.start()
-    try:
-        ready.get(timeout=10)
-        assert log.get(timeout=10)[1] == "in"
+    with _stuck_writer(tmp_path):
         assert _passes(tmp_path, 0)
-    finally:
-        stuck.kill()
-        stuck.join()
 
 
 def test_a_stopped_process_holding_the_ticket_lock_does_not_hang_writers(tmp_path: Path) -> None:
