@@ -73,3 +73,23 @@ def format_duration(seconds: float) -> str:
     else:
         out = f"{s // 86400}d{(s % 86400) // 3600:02d}h"
     return "-" + out if neg else out
+
+
+def point_in_time(value: str, now: float) -> float:
+    """A point in time: a duration ago (``30d``, ``1h``) or an ISO 8601 timestamp (UTC
+    unless it names a zone)."""
+    from datetime import datetime, timezone
+
+    try:
+        return now - parse_duration(value)
+    except BadInput as e:
+        as_duration = e
+    try:
+        dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError as e:
+        if is_duration(value):
+            raise as_duration from None  # a duration, and what is wrong with it (400d: > a year)
+        raise BadInput(f"bad time {value!r}: use a duration like 30d or an ISO date") from e
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=timezone.utc)
+    return dt.timestamp()

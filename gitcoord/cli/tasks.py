@@ -1,5 +1,5 @@
-"""CLI commands for tasks, claims, worktrees and messages; registered on the main group
-by :mod:`gitcoord.cli`. Thin: parse, call the core, render."""
+"""CLI commands for tasks and claims: ``task``, ``claim``, ``unclaim``, ``done``,
+``approve``, ``reject``, ``block``, ``unblock``."""
 
 from __future__ import annotations
 
@@ -8,14 +8,12 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from gitcoord import render
+from gitcoord.cli.base import Obj, pass_obj
 from gitcoord.durations import optional_ttl
 from gitcoord.models import iso
 
 if TYPE_CHECKING:
-    from gitcoord.cli import Obj
     from gitcoord.store.tasks_api import Task
-
-pass_obj = click.pass_obj  # the group's Obj (gitcoord.cli imports this module at its end)
 
 
 def _emit_task(obj: Obj, task: Task, verb: str) -> None:
@@ -330,165 +328,4 @@ def unblock_cmd(obj: Obj, task_id: str) -> None:
     _emit_task(obj, claims.unblock(obj.ctx(), task_id), "unblocked")
 
 
-# ---------------------------------------------------------------- worktrees
-@click.group("worktree")
-def worktree_group() -> None:
-    """Worktrees bound to tasks and agents (add, list, remove).
-
-    \b
-    Example:
-      cd "$(gitcoord worktree add T-12 --agent alice)"
-    """
-
-
-@worktree_group.command("add")
-@click.argument("task_id", metavar="TASK")
-@click.option("--agent", "agent_name", metavar="NAME", help="Bind this agent name to the new worktree.")
-@click.option("--path", metavar="PATH", help="Where (default: next to the main worktree, <main>-<task>).")
-@click.option("--branch", metavar="BRANCH", help="New branch name (default: task/<task>).")
-@click.option("--ttl", metavar="DURATION", help="Claim TTL (default 60m or gitcoord.claimTtl).")
-@pass_obj
-def worktree_add(obj: Obj, task_id: str, agent_name: str | None, path: str | None, branch: str | None, ttl: str | None) -> None:
-    """Claim TASK and create a worktree for it on a new branch from the integration
-    ref; bind the agent name; print the path.
-
-    \b
-    Example:
-      cd "$(gitcoord worktree add T-12 --agent alice)"
-    """
-    from gitcoord import worktrees
-
-    ctx = obj.ctx()
-    agent = agent_name or obj.agent
-    result = worktrees.add(ctx, task_id, agent=agent, path=path, branch=branch, ttl=optional_ttl(ttl))
-    if obj.json:
-        render.emit_json(result.to_json())
-    else:
-        render.line(str(result.path))
-
-
-@worktree_group.command("list")
-@pass_obj
-def worktree_list(obj: Obj) -> None:
-    """List worktrees with their agent, branch, claimed tasks and leases.
-
-    \b
-    Example:
-      gitcoord worktree list
-    """
-    from gitcoord import worktrees
-
-    items, now = worktrees.list_worktrees(obj.ctx())
-    if obj.json:
-        render.emit_json({"worktrees": [w.to_json(now) for w in items]})
-        return
-    rows = []
-    for w in items:
-        branch = w.branch.removeprefix("refs/heads/") if w.branch else "(detached)"
-        rows.append(
-            [
-                str(w.path) + ("" if w.exists else " (missing)"),
-                w.agent,
-                branch,
-                " ".join(t.id for t in w.tasks),
-                " ".join(lease.pattern for lease in w.leases),
-            ]
-        )
-    render.table(None, ["worktree", "agent", "branch", "tasks", "leases"], rows)
-
-
-@worktree_group.command("remove")
-@click.argument("target", metavar="PATH|TASK")
-@click.option("--force", is_flag=True, help="Remove even with uncommitted changes (they are lost).")
-@pass_obj
-def worktree_remove(obj: Obj, target: str, force: bool) -> None:
-    """Remove a worktree and release its leases and claims (its tasks reopen).
-
-    \b
-    Example:
-      gitcoord worktree remove ../main-T-12
-    """
-    from gitcoord import worktrees
-
-    result = worktrees.remove(obj.ctx(), target, force=force)
-    if obj.json:
-        render.emit_json(result.to_json())
-    else:
-        render.line(
-            f"removed {result.path}; released {len(result.leases)} lease(s) and"
-            f" {len(result.claims)} claim(s)"
-        )
-
-
-# ---------------------------------------------------------------- messages
-@click.command("send")
-@click.argument("words", nargs=-1, required=True, metavar="AGENT|--all TEXT")
-@click.option("--all", "to_all", is_flag=True, help="To everyone.")
-@pass_obj
-def send_cmd(obj: Obj, words: tuple[str, ...], to_all: bool) -> None:
-    """Send a message to an agent (by name) or to everyone.
-
-    \b
-    Example:
-      gitcoord send bob "I need src/api.py for ten minutes"
-      gitcoord send --all "main is frozen until 15:00"
-    """
-    from gitcoord import messages
-    from gitcoord.errors import BadInput
-
-    if to_all:
-        agent, text = None, " ".join(words)
-    else:
-        if len(words) < 2:
-            raise BadInput("usage: gitcoord send AGENT TEXT (or --all TEXT)")
-        agent, text = words[0], " ".join(words[1:])
-    msg = messages.send(obj.ctx(), agent, text, to_all=to_all)
-    if obj.json:
-        render.emit_json({"message": msg.to_json()})
-    else:
-        render.line(f"sent message {msg.id} to {agent or 'everyone'}")
-
-
-@click.command("inbox")
-@click.option("--ack", is_flag=True, help="Mark the messages shown as read.")
-@click.option("--all", "all_", is_flag=True, help="Include messages already read.")
-@pass_obj
-def inbox_cmd(obj: Obj, ack: bool, all_: bool) -> None:
-    """Show messages to you (your worktree, your agent name, everyone).
-
-    \b
-    Example:
-      gitcoord inbox --ack
-    """
-    from gitcoord import messages
-
-    items = messages.inbox(obj.ctx(), ack=ack, include_acked=all_)
-    if obj.json:
-        render.emit_json({"messages": [m.to_json() for m in items]})
-        return
-    if not items:
-        render.line("no messages")
-        return
-    for m in items:
-        who = m.sender.agent if m.sender else "gitcoord"
-        to = "" if m.to_agent or m.to_worktree else " (to everyone)"
-        seen = " (read)" if m.acked_at is not None else ""
-        render.line(f"#{m.id} {iso(m.sent_at)} from {who}{to}{seen}: {m.body}")
-
-
-def register(group: click.Group) -> None:
-    """Add this module's commands to ``group``."""
-    for cmd in (
-        task_group,
-        claim_cmd,
-        unclaim_cmd,
-        done_cmd,
-        approve_cmd,
-        reject_cmd,
-        block_cmd,
-        unblock_cmd,
-        worktree_group,
-        send_cmd,
-        inbox_cmd,
-    ):
-        group.add_command(cmd)
+COMMANDS = [task_group, claim_cmd, unclaim_cmd, done_cmd, approve_cmd, reject_cmd, block_cmd, unblock_cmd]

@@ -1,0 +1,41 @@
+"""What every command module of the CLI shares: the object the group hands each command,
+and whether output is JSON. Below every command module; imports none of them."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import click
+
+# Whether this run prints JSON: known before click parses anything (see gitcoord.cli.main),
+# so even a usage error is reported as JSON.
+state: dict[str, Any] = {"json": False}
+
+
+def env_json() -> bool:
+    return os.environ.get("GITCOORD_JSON", "").strip().lower() in ("1", "true", "yes", "on")
+
+
+class Obj:
+    """What the group hands each command."""
+
+    def __init__(self, json_out: bool, agent: str | None, directory: str | None) -> None:
+        self.json = json_out
+        self.agent = agent
+        self.directory = directory
+        self._ctx: Any = None
+
+    def ctx(self) -> Any:
+        if self._ctx is None:
+            from gitcoord import context
+
+            self._ctx = context.load(self.directory, agent=self.agent)
+        return self._ctx
+
+    def close(self) -> None:
+        if self._ctx is not None:
+            self._ctx.close()
+
+
+pass_obj = click.make_pass_decorator(Obj)

@@ -1,0 +1,72 @@
+"""CLI commands for enforcement: ``check`` and the hidden ``hook-impl``."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from gitcoord import render
+from gitcoord.cli.base import Obj, pass_obj
+from gitcoord.errors import BadInput
+
+
+@click.command("check")
+@click.option("--staged", is_flag=True, help="The index, as `git commit` would check it (the default).")
+@click.option("--range", "range_", metavar="A..B", help="Every commit of A..B (or one commit).")
+@click.option("--push", "remote", metavar="REMOTE", help="What pushing the current branch to REMOTE would add.")
+@click.option("--json", "json_out", is_flag=True, help="Print one JSON document (same as gitcoord --json check).")
+@pass_obj
+def check_cmd(
+    obj: Obj, staged: bool, range_: str | None, remote: str | None, json_out: bool
+) -> None:
+    """Run the hooks' checks by hand: leases, stale reads, read set, requireLease.
+
+    Exits 1 when there are violations (warnings alone exit 0).
+
+    \b
+    Example:
+      gitcoord check
+      gitcoord check --range main..HEAD
+      gitcoord check --push origin --json
+    """
+    from gitcoord import checks
+
+    if staged + (range_ is not None) + (remote is not None) > 1:
+        raise BadInput("give one of --staged, --range, --push")
+    if range_ == "" or remote == "":
+        raise BadInput("empty " + ("--range" if range_ == "" else "--push") + " value")
+    ctx = obj.ctx()
+    if range_:
+        report = checks.check_range(ctx, range_)
+    elif remote:
+        report = checks.check_remote(ctx, remote)
+    else:
+        report = checks.check_staged(ctx)
+    if obj.json or json_out:
+        render.emit_json(report.to_json())
+    else:
+        if report.warnings:
+            render.warn(checks.warning_text(report))
+        if report.errors:
+            render.line(checks.refusal_text(report, "check"))
+        else:
+            what = f"{len(report.commits())} commit(s)" if report.commits() else "the index"
+            render.line(f"ok: {what}, {len(report.paths())} path(s): no violations")
+    if report.errors:
+        sys.exit(1)
+
+@click.command(
+    "hook-impl",
+    hidden=True,
+    context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
+)
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def hook_impl(args: tuple[str, ...]) -> None:
+    """What the installed git hooks run (python -m gitcoord hook-impl skips click)."""
+    from gitcoord import hookimpl
+
+    sys.exit(hookimpl.main(list(args)))
+
+
+COMMANDS = [check_cmd, hook_impl]

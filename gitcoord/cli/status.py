@@ -1,0 +1,97 @@
+"""CLI command ``status``: the human view of who holds what and where work collides."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from gitcoord import render
+from gitcoord.cli.base import Obj, pass_obj
+from gitcoord.durations import parse_duration
+
+
+def _finite_watch(value: float | None) -> float | None:
+    if value is not None and value != value:  # NaN passes every comparison of FloatRange
+        raise click.BadParameter("not a number", param_hint="'--watch'")
+    return value
+
+
+@click.command()
+@click.option("--exit-code", is_flag=True, help="Exit 1 when any conflict exists (for CI and scripts).")
+@click.option(
+    "--watch",
+    type=click.FloatRange(min=0.2, max=86400.0),  # (and not NaN: _finite_watch)
+    callback=lambda _c, _p, v: _finite_watch(v),
+    is_flag=False,
+    flag_value=2.0,
+    default=None,
+    metavar="[SECONDS]",
+    help="Refresh in place every SECONDS (default 2) until interrupted.",
+)
+@click.option("--worktree", "worktree_filter", metavar="PATH", help="Only this worktree.")
+@click.option("--agent", "agent_filter", metavar="NAME", help="Only this agent's worktrees.")
+@click.option("--since", metavar="WHEN", default="1d", show_default=True, help="How far back refusals, bypasses and violations count.")
+@pass_obj
+def status(
+    obj: Obj,
+    exit_code: bool,
+    watch: float | None,
+    worktree_filter: str | None,
+    agent_filter: str | None,
+    since: str,
+) -> None:
+    """Who holds what, and where work collides: worktrees, claims, leases, conflicts.
+
+    Each conflict names its severity and the next step (a command).
+
+    \b
+    Example:
+      gitcoord status
+      gitcoord status --json --exit-code
+      gitcoord status --watch 5 --agent bob
+    """
+    from gitcoord import status as status_mod
+
+    ctx = obj.ctx()
+    recent = parse_duration(since)
+    wt = None
+    if worktree_filter is not None:
+        wt = str(Path(worktree_filter).resolve())
+
+    def snap() -> Any:
+        return status_mod.collect(ctx, worktree=wt, agent=agent_filter, recent=recent)
+
+    if watch is not None and not obj.json:
+        import time
+
+        from rich.console import Console
+        from rich.live import Live
+
+        console = Console(highlight=False)
+        try:
+            if console.is_terminal:
+                with Live(render.status_view(snap()), console=console, auto_refresh=False) as live:
+                    while True:
+                        time.sleep(watch)
+                        live.update(render.status_view(snap()), refresh=True)
+            else:  # piped: one frame per refresh, like watch(1) into a file
+                while True:
+                    console.print(render.status_view(snap()))
+                    console.print()
+                    sys.stdout.flush()
+                    time.sleep(watch)
+        except KeyboardInterrupt:
+            return
+    report = snap()
+    if obj.json:
+        render.emit_json(report.to_json())
+    else:
+        render.print_status(report)
+    if exit_code and report.conflicts:
+        sys.exit(1)
+
+
+COMMANDS = [status]
