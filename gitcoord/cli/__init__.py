@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import sys
-from pathlib import Path
 
 import click
 
@@ -64,34 +63,6 @@ def cli(cctx: click.Context, json_out: bool, agent: str | None, directory: str |
 
 
 # ---------------------------------------------------------------- entry point
-def _crash_log(exc: BaseException) -> str | None:
-    """Write the traceback under the gitcoord dir (or the temp dir) and return its path."""
-    import tempfile
-    import traceback
-    from datetime import datetime, timezone
-
-    text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-    candidates: list[Path] = []
-    try:
-        from gitcoord import gitrepo
-        from gitcoord.store import store_dir
-
-        candidates.append(store_dir(gitrepo.discover().common_dir))
-    except Exception:
-        pass
-    candidates.append(Path(tempfile.gettempdir()))
-    for d in candidates:
-        try:
-            d.mkdir(parents=True, exist_ok=True)
-            p = d / "gitcoord-crash.log"
-            with p.open("a") as f:
-                f.write(f"--- {datetime.now(timezone.utc).isoformat()} {sys.argv!r}\n{text}\n")
-            return str(p)
-        except OSError:
-            continue
-    return None
-
-
 def _check_utf8(args: list[str]) -> None:
     """Every argument is text the store can hold: bytes that are not UTF-8 (which Python
     hands over as lone surrogates) are bad input, refused before anything happens."""
@@ -133,12 +104,9 @@ def main(argv: list[str] | None = None) -> None:
     except BrokenPipeError:
         sys.exit(0)
     except Exception as e:  # internal error: no traceback for the user, a crash log instead
-        where = _crash_log(e)
-        render.error(
-            f"internal error: {type(e).__name__}: {e}" + (f" (details in {where})" if where else ""),
-            "internal",
-            bool(state["json"]),
-        )
+        from gitcoord import crash
+
+        render.error(crash.message(e), "internal", bool(state["json"]))
         sys.exit(3)
 
 

@@ -8,7 +8,6 @@ import click
 
 from gitcoord import render
 from gitcoord.cli.base import Obj, pass_obj
-from gitcoord.durations import point_in_time
 
 
 @click.command("log")
@@ -34,25 +33,14 @@ def log_cmd(
     Example:
       gitcoord log --path src/foo.py --since 1d
     """
-    from gitcoord import audit
-    from gitcoord import paths as paths_mod
+    from gitcoord import operations
 
-    ctx = obj.ctx()
-    pattern = None
-    if path is not None:
-        pattern = paths_mod.parse_pattern(path, cwd=ctx.cwd, root=ctx.repo.root)
-    with ctx.store().snapshot() as tx:
-        events = audit.log(
-            tx,
-            kinds=kinds or None,
-            agent=agent_filter,
-            pattern=pattern,
-            task=task,
-            since=point_in_time(since, tx.now) if since is not None else None,
-            limit=limit,
-        )
+    out = operations.log(
+        obj.ctx(), agent=agent_filter, path=path, task=task, kinds=kinds, since=since, limit=limit
+    )
+    events = out.data
     if obj.json:
-        render.emit_json({"events": [e.to_json() for e in events]})
+        render.emit_json(out.doc)
     elif not events:
         render.line("no events")
     else:
@@ -72,14 +60,13 @@ def export(obj: Obj, fmt: str) -> None:
     Example:
       gitcoord export --format jsonl > audit.jsonl
     """
-    from gitcoord import audit
+    from gitcoord import operations
 
-    with obj.ctx().store().snapshot() as tx:
-        events = audit.dump(tx)
+    out = operations.export(obj.ctx())
     if fmt == "jsonl":
-        render.emit_jsonl(events)
+        render.emit_jsonl(out.data)
     else:
-        render.emit_json({"events": events})
+        render.emit_json(out.doc)
 
 
 @click.command()
@@ -92,16 +79,13 @@ def prune(obj: Obj, before: str) -> None:
     Example:
       gitcoord prune --before 90d
     """
-    from gitcoord import audit
+    from gitcoord import operations
 
-    ctx = obj.ctx()
-    holder = ctx.holder()
-    with ctx.store().transaction() as tx:
-        deleted = audit.prune(tx, point_in_time(before, tx.now), holder)
+    out = operations.prune(obj.ctx(), before)
     if obj.json:
-        render.emit_json({"deleted": deleted})
+        render.emit_json(out.doc)
     else:
-        render.line(f"pruned {deleted} event(s)")
+        render.line(f"pruned {out.data} event(s)")
 
 
 @click.group("audit")
@@ -123,12 +107,12 @@ def verify(obj: Obj) -> None:
     Example:
       gitcoord audit verify
     """
-    from gitcoord import audit
+    from gitcoord import operations
 
-    with obj.ctx().store().snapshot() as tx:
-        result = audit.verify(tx)
+    out = operations.verify(obj.ctx())
+    result = out.data
     if obj.json:
-        render.emit_json(result.to_json())
+        render.emit_json(out.doc)
     elif result.ok:
         render.line(f"audit trail intact: {result.checked} event(s) verified")
     else:

@@ -8,7 +8,6 @@ import click
 
 from gitcoord import render
 from gitcoord.cli.base import Obj, pass_obj
-from gitcoord.errors import BadInput
 
 
 @click.command("check")
@@ -30,21 +29,12 @@ def check_cmd(
       gitcoord check --range main..HEAD
       gitcoord check --push origin --json
     """
-    from gitcoord import checks
+    from gitcoord import checks, operations
 
-    if staged + (range_ is not None) + (remote is not None) > 1:
-        raise BadInput("give one of --staged, --range, --push")
-    if range_ == "" or remote == "":
-        raise BadInput("empty " + ("--range" if range_ == "" else "--push") + " value")
-    ctx = obj.ctx()
-    if range_:
-        report = checks.check_range(ctx, range_)
-    elif remote:
-        report = checks.check_remote(ctx, remote)
-    else:
-        report = checks.check_staged(ctx)
+    out = operations.check(obj.ctx(), staged=staged, range_=range_, remote=remote)
+    report = out.data
     if obj.json or json_out:
-        render.emit_json(report.to_json())
+        render.emit_json(out.doc)
     else:
         if report.warnings:
             render.warn(checks.warning_text(report))

@@ -7,7 +7,6 @@ import click
 
 from gitcoord import render
 from gitcoord.cli.base import Obj, pass_obj
-from gitcoord.durations import optional_duration, optional_ttl
 
 
 @click.command()
@@ -35,15 +34,15 @@ def lease(
     Example:
       gitcoord lease src/foo.py 'docs/**/*.md' --ttl 45m --reason "api rename"
     """
-    from gitcoord import leases
+    from gitcoord import operations
 
-    ttl_s, wait_s = optional_ttl(ttl), optional_duration(wait)
-    result = leases.acquire(
-        obj.ctx(), patterns, exclusive=not shared, ttl=ttl_s, reason=reason, task=task, wait=wait_s
+    out = operations.lease(
+        obj.ctx(), patterns, ttl=ttl, shared=shared, reason=reason, task=task, wait=wait
     )
     if obj.json:
-        render.emit_json(result.to_json())
+        render.emit_json(out.doc)
         return
+    result = out.data
     for lease_ in result.granted:
         render.line(f"granted {lease_.pattern} (lease {lease_.id}, epoch {lease_.epoch}, {'exclusive' if lease_.exclusive else 'shared'}, expires in {render.format_duration(lease_.expires_at - result.now)})")
     for lease_ in result.renewed:
@@ -68,25 +67,16 @@ def renew(obj: Obj, ttl: str | None) -> None:
     Example:
       gitcoord renew --ttl 1h
     """
-    from gitcoord import claims, leases
+    from gitcoord import operations
 
-    ctx = obj.ctx()
-    ttl_s = optional_ttl(ttl)
-    renewed = leases.renew(ctx, ttl=ttl_s)
-    claimed = claims.renew(ctx, ttl=ttl_s)
+    out = operations.renew(obj.ctx(), ttl=ttl)
+    renewed, claimed = out.data
     if obj.json:
-        render.emit_json(
-            {
-                "renewed": [lease_.to_json() for lease_ in renewed],
-                "claims": [c.to_json(claimed.now) for c in claimed.renewed],
-                "superseded": [claims.superseded_json(o, n) for o, n in claimed.superseded],
-            }
-        )
+        render.emit_json(out.doc)
     else:
         render.line(f"renewed {len(renewed)} lease(s) and {len(claimed.renewed)} claim(s)")
-    err = claimed.error()
-    if err is not None:
-        raise err
+    if out.refusal is not None:
+        raise out.refusal
 
 
 @click.command()
@@ -102,11 +92,12 @@ def release(obj: Obj, patterns: tuple[str, ...], all_: bool, force: bool) -> Non
       gitcoord release src/foo.py
       gitcoord release --all
     """
-    from gitcoord import leases
+    from gitcoord import operations
 
-    released = leases.release(obj.ctx(), patterns, all_=all_, force=force)
+    out = operations.release(obj.ctx(), patterns, all_=all_, force=force)
+    released = out.data
     if obj.json:
-        render.emit_json({"released": [lease_.to_json() for lease_ in released]})
+        render.emit_json(out.doc)
     else:
         for lease_ in released:
             who = "" if not force else f" (held by {lease_.holder.agent})"
@@ -126,11 +117,12 @@ def leases_cmd(obj: Obj, all_: bool, mine: bool) -> None:
     Example:
       gitcoord leases --mine
     """
-    from gitcoord import leases
+    from gitcoord import operations
 
-    items, now = leases.list_leases(obj.ctx(), all_=all_, mine=mine)
+    out = operations.list_leases(obj.ctx(), all_=all_, mine=mine)
+    items, now = out.data
     if obj.json:
-        render.emit_json({"leases": [lease_.to_json(now) for lease_ in items]})
+        render.emit_json(out.doc)
     elif not items:
         render.line("no leases")
     else:
@@ -150,13 +142,13 @@ def read(obj: Obj, paths: tuple[str, ...]) -> None:
     Example:
       gitcoord read src/api.py src/models.py
     """
-    from gitcoord import leases
+    from gitcoord import operations
 
-    reads = leases.record_reads(obj.ctx(), paths)
+    out = operations.read(obj.ctx(), paths)
     if obj.json:
-        render.emit_json({"reads": [r.to_json() for r in reads]})
+        render.emit_json(out.doc)
     else:
-        for r in reads:
+        for r in out.data:
             render.line(f"read {r.path} @ {r.blob[:12] if r.blob else '(absent)'}")
 
 

@@ -22,7 +22,7 @@ def send_cmd(obj: Obj, words: tuple[str, ...], to_all: bool) -> None:
       gitcoord send bob "I need src/api.py for ten minutes"
       gitcoord send --all "main is frozen until 15:00"
     """
-    from gitcoord import messages
+    from gitcoord import operations
     from gitcoord.errors import BadInput
 
     if to_all:
@@ -31,11 +31,11 @@ def send_cmd(obj: Obj, words: tuple[str, ...], to_all: bool) -> None:
         if len(words) < 2:
             raise BadInput("usage: gitcoord send AGENT TEXT (or --all TEXT)")
         agent, text = words[0], " ".join(words[1:])
-    msg = messages.send(obj.ctx(), agent, text, to_all=to_all)
+    out = operations.send(obj.ctx(), agent, text, to_all=to_all)
     if obj.json:
-        render.emit_json({"message": msg.to_json()})
+        render.emit_json(out.doc)
     else:
-        render.line(f"sent message {msg.id} to {agent or 'everyone'}")
+        render.line(f"sent message {out.data.id} to {agent or 'everyone'}")
 
 
 @click.command("inbox")
@@ -49,11 +49,12 @@ def inbox_cmd(obj: Obj, ack: bool, all_: bool) -> None:
     Example:
       gitcoord inbox --ack
     """
-    from gitcoord import messages
+    from gitcoord import operations
 
-    items = messages.inbox(obj.ctx(), ack=ack, include_acked=all_)
+    out = operations.inbox(obj.ctx(), ack=ack, all_=all_)
+    items = out.data
     if obj.json:
-        render.emit_json({"messages": [m.to_json() for m in items]})
+        render.emit_json(out.doc)
         return
     if not items:
         render.line("no messages")

@@ -47,16 +47,12 @@ def gc(obj: Obj) -> None:
     Example:
       gitcoord gc
     """
-    from gitcoord import setup
+    from gitcoord import operations
 
-    reaped, reaped_claims = setup.gc(obj.ctx())
+    out = operations.gc(obj.ctx())
+    reaped, reaped_claims = out.data
     if obj.json:
-        render.emit_json(
-            {
-                "reaped": [lease.to_json() for lease in reaped],
-                "reaped_claims": [c.to_json() for c in reaped_claims],
-            }
-        )
+        render.emit_json(out.doc)
     else:
         render.line(
             f"reaped {len(reaped)} lease(s) and {len(reaped_claims)} claim(s) of vanished worktrees"

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 from typing import Any
 
 import click
 
 from gitcoord import render
 from gitcoord.cli.base import Obj, pass_obj
-from gitcoord.durations import parse_duration
 
 
 def _finite_watch(value: float | None) -> float | None:
@@ -53,16 +51,12 @@ def status(
       gitcoord status --json --exit-code
       gitcoord status --watch 5 --agent bob
     """
-    from gitcoord import status as status_mod
+    from gitcoord import operations
 
     ctx = obj.ctx()
-    recent = parse_duration(since)
-    wt = None
-    if worktree_filter is not None:
-        wt = str(Path(worktree_filter).resolve())
 
     def snap() -> Any:
-        return status_mod.collect(ctx, worktree=wt, agent=agent_filter, recent=recent)
+        return operations.status(ctx, worktree=worktree_filter, agent=agent_filter, since=since).data
 
     if watch is not None and not obj.json:
         import time
@@ -85,9 +79,10 @@ def status(
                     time.sleep(watch)
         except KeyboardInterrupt:
             return
-    report = snap()
+    out = operations.status(ctx, worktree=worktree_filter, agent=agent_filter, since=since)
+    report = out.data
     if obj.json:
-        render.emit_json(report.to_json())
+        render.emit_json(out.doc)
     else:
         render.print_status(report)
     if exit_code and report.conflicts:

@@ -9,17 +9,18 @@ import click
 
 from gitcoord import render
 from gitcoord.cli.base import Obj, pass_obj
-from gitcoord.durations import optional_ttl
 from gitcoord.models import iso
 
 if TYPE_CHECKING:
+    from gitcoord.operations import Outcome
     from gitcoord.store.tasks_api import Task
 
 
-def _emit_task(obj: Obj, task: Task, verb: str) -> None:
-    if obj.json:  # as of the write that returned it (its updated_at is that store time)
-        render.emit_json({"task": task.to_json(task.updated_at)})
+def _emit_task(obj: Obj, out: Outcome[Task], verb: str) -> None:
+    if obj.json:
+        render.emit_json(out.doc)
     else:
+        task = out.data
         render.line(f"{verb} {task.id}: {task.title} ({task.state})")
 
 
@@ -51,11 +52,12 @@ def task_add(obj: Obj, task_id: str | None, title: str | None, priority: Any, af
       gitcoord task add --title "Write the migration" --priority 1
       gitcoord task add github:acme/api#12 --title "Fix login" --after T-3
     """
-    from gitcoord import claims
+    from gitcoord import operations
 
-    task = claims.add_task(obj.ctx(), task_id, title, priority=claims.check_priority(priority), after=after, body=body)
+    out = operations.task_add(obj.ctx(), task_id, title, priority=priority, after=after, body=body)
+    task = out.data
     if obj.json:
-        render.emit_json({"task": task.to_json(task.updated_at)})
+        render.emit_json(out.doc)
     else:
         render.line(f"added {task.id}: {task.title} (priority {task.priority})")
 
@@ -71,11 +73,12 @@ def task_list(obj: Obj, status: tuple[str, ...], mine: bool) -> None:
     Example:
       gitcoord task list --status open --status claimed
     """
-    from gitcoord import claims
+    from gitcoord import operations
 
-    tasks, now = claims.list_tasks(obj.ctx(), status=status, mine=mine)
+    out = operations.task_list(obj.ctx(), status=status, mine=mine)
+    tasks, now = out.data
     if obj.json:
-        render.emit_json({"tasks": [t.to_json(now) for t in tasks]})
+        render.emit_json(out.doc)
         return
     if not tasks:
         render.line("no tasks")
@@ -103,12 +106,13 @@ def task_show(obj: Obj, task_id: str) -> None:
     Example:
       gitcoord task show T-12
     """
-    from gitcoord import claims
+    from gitcoord import operations
 
-    detail = claims.show_task(obj.ctx(), task_id)
+    out = operations.task_show(obj.ctx(), task_id)
     if obj.json:
-        render.emit_json({"task": detail.to_json()})
+        render.emit_json(out.doc)
         return
+    detail = out.data
     t, now = detail.task, detail.now
     render.line(f"{t.id}: {t.title}")
     render.line(f"  state:    {t.status(now)}" + (f" ({t.reason})" if t.reason else ""))
@@ -148,18 +152,12 @@ def task_edit(obj: Obj, task_id: str, title: str | None, priority: str | None, b
     Example:
       gitcoord task edit T-12 --priority 0 --after T-9
     """
-    from gitcoord import claims
+    from gitcoord import operations
 
-    task = claims.edit_task(
-        obj.ctx(),
-        task_id,
-        title=title,
-        priority=claims.check_priority(priority) if priority is not None else None,
-        body=body,
-        add_after=after,
-        drop_after=not_after,
+    out = operations.task_edit(
+        obj.ctx(), task_id, title=title, priority=priority, body=body, after=after, not_after=not_after
     )
-    _emit_task(obj, task, "edited")
+    _emit_task(obj, out, "edited")
 
 
 @task_group.command("import")
@@ -175,11 +173,12 @@ def task_import(obj: Obj, file: Any, skip_existing: bool) -> None:
     Example:
       gitcoord task import backlog.jsonl
     """
-    from gitcoord import claims
+    from gitcoord import operations
 
-    created, skipped = claims.import_tasks(obj.ctx(), file, skip_existing=skip_existing)
+    out = operations.task_import(obj.ctx(), file, skip_existing=skip_existing)
+    created, skipped = out.data
     if obj.json:
-        render.emit_json({"created": [t.to_json(t.updated_at) for t in created], "skipped": skipped})
+        render.emit_json(out.doc)
     else:
         render.line(f"imported {len(created)} task(s)" + (f", skipped {len(skipped)} existing" if skipped else ""))
 
@@ -202,28 +201,15 @@ def claim_cmd(obj: Obj, task_ids: tuple[str, ...], next_: bool, count: int, ttl:
       gitcoord claim T-12 T-13
       while gitcoord claim --next; do ...; done
     """
-    from gitcoord import claims
-    from gitcoord.errors import BadInput, NothingToClaim
+    from gitcoord import claims, operations
 
-    if next_ and task_ids:
-        raise BadInput("give task ids or --next, not both")
-    if not next_ and not task_ids:
-        raise BadInput("give task ids to claim, or --next")
-    if count != 1 and not next_:
-        raise BadInput("--count goes with --next")
-    ttl_s = optional_ttl(ttl)
-    ctx = obj.ctx()
-    try:
-        if next_:
-            result = claims.claim_next(ctx, count=count, ttl=ttl_s)
-        else:
-            result = claims.claim_ids(ctx, task_ids, ttl=ttl_s)
-    except NothingToClaim:
-        if obj.json:
-            render.emit_json({"claimed": [], "renewed": []})
-        raise
+    out = operations.claim(obj.ctx(), task_ids, next_=next_, count=count, ttl=ttl)
     if obj.json:
-        render.emit_json(result.to_json())
+        render.emit_json(out.doc)
+    if out.refusal is not None:
+        raise out.refusal
+    result = out.data
+    if obj.json or result is None:
         return
     for task, claim in result.claimed:
         render.line(claims.claim_summary_line(task, claim, result.now))
@@ -242,9 +228,9 @@ def unclaim_cmd(obj: Obj, task_id: str, epoch: int | None) -> None:
     Example:
       gitcoord unclaim T-12
     """
-    from gitcoord import claims
+    from gitcoord import operations
 
-    _emit_task(obj, claims.unclaim(obj.ctx(), task_id, epoch=epoch), "unclaimed")
+    _emit_task(obj, operations.unclaim(obj.ctx(), task_id, epoch=epoch), "unclaimed")
 
 
 @click.command("done")
@@ -260,10 +246,10 @@ def done_cmd(obj: Obj, task_id: str, review: bool, epoch: int | None) -> None:
     Example:
       gitcoord done T-12 --review
     """
-    from gitcoord import claims
+    from gitcoord import operations
 
-    task = claims.done(obj.ctx(), task_id, review=review, epoch=epoch)
-    _emit_task(obj, task, "in review:" if review else "done:")
+    out = operations.done(obj.ctx(), task_id, review=review, epoch=epoch)
+    _emit_task(obj, out, "in review:" if review else "done:")
 
 
 @click.command("approve")
@@ -276,9 +262,9 @@ def approve_cmd(obj: Obj, task_id: str) -> None:
     Example:
       gitcoord approve T-12
     """
-    from gitcoord import claims
+    from gitcoord import operations
 
-    _emit_task(obj, claims.approve(obj.ctx(), task_id), "approved")
+    _emit_task(obj, operations.approve(obj.ctx(), task_id), "approved")
 
 
 @click.command("reject")
@@ -292,9 +278,9 @@ def reject_cmd(obj: Obj, task_id: str, reason: str | None) -> None:
     Example:
       gitcoord reject T-12 --reason "tests missing for the empty case"
     """
-    from gitcoord import claims
+    from gitcoord import operations
 
-    _emit_task(obj, claims.reject(obj.ctx(), task_id, reason), "rejected")
+    _emit_task(obj, operations.reject(obj.ctx(), task_id, reason), "rejected")
 
 
 @click.command("block")
@@ -308,9 +294,9 @@ def block_cmd(obj: Obj, task_id: str, reason: str | None) -> None:
     Example:
       gitcoord block T-12 --reason "waiting for the API decision"
     """
-    from gitcoord import claims
+    from gitcoord import operations
 
-    _emit_task(obj, claims.block(obj.ctx(), task_id, reason), "blocked")
+    _emit_task(obj, operations.block(obj.ctx(), task_id, reason), "blocked")
 
 
 @click.command("unblock")
@@ -323,9 +309,9 @@ def unblock_cmd(obj: Obj, task_id: str) -> None:
     Example:
       gitcoord unblock T-12
     """
-    from gitcoord import claims
+    from gitcoord import operations
 
-    _emit_task(obj, claims.unblock(obj.ctx(), task_id), "unblocked")
+    _emit_task(obj, operations.unblock(obj.ctx(), task_id), "unblocked")
 
 
 COMMANDS = [task_group, claim_cmd, unclaim_cmd, done_cmd, approve_cmd, reject_cmd, block_cmd, unblock_cmd]

@@ -6,7 +6,6 @@ import click
 
 from gitcoord import render
 from gitcoord.cli.base import Obj, pass_obj
-from gitcoord.durations import optional_ttl
 
 
 # ---------------------------------------------------------------- worktrees
@@ -35,15 +34,14 @@ def worktree_add(obj: Obj, task_id: str, agent_name: str | None, path: str | Non
     Example:
       cd "$(gitcoord worktree add T-12 --agent alice)"
     """
-    from gitcoord import worktrees
+    from gitcoord import operations
 
-    ctx = obj.ctx()
     agent = agent_name or obj.agent
-    result = worktrees.add(ctx, task_id, agent=agent, path=path, branch=branch, ttl=optional_ttl(ttl))
+    out = operations.worktree_add(obj.ctx(), task_id, agent=agent, path=path, branch=branch, ttl=ttl)
     if obj.json:
-        render.emit_json(result.to_json())
+        render.emit_json(out.doc)
     else:
-        render.line(str(result.path))
+        render.line(str(out.data.path))
 
 
 @worktree_group.command("list")
@@ -55,11 +53,12 @@ def worktree_list(obj: Obj) -> None:
     Example:
       gitcoord worktree list
     """
-    from gitcoord import worktrees
+    from gitcoord import operations
 
-    items, now = worktrees.list_worktrees(obj.ctx())
+    out = operations.worktree_list(obj.ctx())
+    items, _now = out.data
     if obj.json:
-        render.emit_json({"worktrees": [w.to_json(now) for w in items]})
+        render.emit_json(out.doc)
         return
     rows = []
     for w in items:
@@ -87,11 +86,12 @@ def worktree_remove(obj: Obj, target: str, force: bool) -> None:
     Example:
       gitcoord worktree remove ../main-T-12
     """
-    from gitcoord import worktrees
+    from gitcoord import operations
 
-    result = worktrees.remove(obj.ctx(), target, force=force)
+    out = operations.worktree_remove(obj.ctx(), target, force=force)
+    result = out.data
     if obj.json:
-        render.emit_json(result.to_json())
+        render.emit_json(out.doc)
     else:
         render.line(
             f"removed {result.path}; released {len(result.leases)} lease(s) and"
