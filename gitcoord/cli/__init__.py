@@ -14,7 +14,18 @@ import sys
 import click
 
 from gitcoord import __version__, render
-from gitcoord.cli import audit, check, hooks, leases, messages, setup, status, tasks, worktrees
+from gitcoord.cli import (
+    agents,
+    audit,
+    check,
+    hooks,
+    leases,
+    messages,
+    setup,
+    status,
+    tasks,
+    worktrees,
+)
 from gitcoord.cli.base import Obj, env_json, pass_obj, state
 from gitcoord.errors import BadInput, GitcoordError
 
@@ -110,6 +121,6 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(3)
 
 
-for _module in (setup, leases, status, audit, tasks, worktrees, messages, hooks, check):
+for _module in (setup, leases, status, audit, tasks, worktrees, messages, hooks, check, agents):
     for _command in _module.COMMANDS:
         cli.add_command(_command)

@@ -1,0 +1,41 @@
+"""CLI commands that meet coding agents where they are: ``mcp`` (the MCP server)."""
+
+from __future__ import annotations
+
+import click
+
+from gitcoord.cli.base import Obj, pass_obj
+from gitcoord.errors import EnvironmentFailure
+
+
+@click.command("mcp")
+@click.option("--agent", "agent_name", metavar="NAME", help="Act as this agent (same as gitcoord --agent NAME mcp).")
+@pass_obj
+def mcp_cmd(obj: Obj, agent_name: str | None) -> None:
+    """Serve gitcoord's operations as MCP tools over stdio, for this worktree.
+
+    Tools: lease, release, renew, leases, read, check, claim, unclaim, done,
+    task_add, task_list, task_show, status, send, inbox, log; each result is
+    the document `gitcoord --json` prints. A denial is a normal result
+    (granted: false, with the conflicts); bad input is a tool error. Runs
+    until the client closes stdin. Needs the mcp extra
+    (pip install 'gitcoord[mcp]').
+
+    \b
+    Example:
+      claude mcp add gitcoord -- gitcoord mcp
+      gitcoord -C ../wt-alice --agent alice mcp
+    """
+    ctx = obj.ctx()  # not a repository: exit 3 now, not on every call
+    try:
+        from gitcoord import mcp_server
+    except ImportError as e:
+        if (e.name or "").split(".")[0] not in ("mcp", "mcp_types", "pydantic"):
+            raise
+        raise EnvironmentFailure(
+            f"gitcoord mcp needs the MCP SDK ({e.name} is missing): pip install 'gitcoord[mcp]'"
+        ) from None
+    mcp_server.serve(str(ctx.cwd), agent_name or obj.agent)
+
+
+COMMANDS = [mcp_cmd]
