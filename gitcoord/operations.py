@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from gitcoord.checks import Report
     from gitcoord.claims import ClaimResult, RenewResult, TaskDetail
     from gitcoord.leases import GrantResult
+    from gitcoord.protocol import Written
     from gitcoord.status import StatusReport
     from gitcoord.store.tasks_api import Claim, Task
     from gitcoord.worktrees import AddResult, RemoveResult, WorktreeInfo
@@ -364,6 +365,26 @@ def verify(ctx: Context) -> Outcome[VerifyResult]:
 
 
 # ---------------------------------------------------------------- setup and worktrees
+def init(ctx: Context, *, agents: bool = False) -> Outcome[dict[str, Any]]:
+    """The store and the hooks; with ``agents``, the protocol in AGENTS.md too."""
+    from gitcoord import setup
+
+    doc = setup.init(ctx)
+    if agents:
+        doc["agents"] = agents_protocol(ctx).doc
+    return Outcome(doc, doc)
+
+
+def agents_protocol(ctx: Context) -> Outcome[list[Written]]:
+    """Write (or refresh) the protocol for agents in AGENTS.md (and CLAUDE.md)."""
+    from gitcoord import protocol
+
+    if ctx.repo.bare:
+        raise BadInput("a bare repository has no worktree to write AGENTS.md into")
+    written = protocol.write(ctx.repo.root)
+    return Outcome({"files": [w.to_json() for w in written]}, written)
+
+
 def gc(ctx: Context) -> Outcome[tuple[list[Lease], list[Claim]]]:
     from gitcoord import setup
 

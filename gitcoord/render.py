@@ -71,6 +71,12 @@ def table(
     console.print(t)
 
 
+def protocol_written(files: Sequence[dict[str, str]]) -> None:
+    """What ``gitcoord agents`` did to each file."""
+    for f in files:
+        line(f"protocol for agents {f['action']}: {short_path(f['path'])}")
+
+
 def short_path(path: str) -> str:
     """A worktree path as a person would type it from here (relative when shorter)."""
     import os

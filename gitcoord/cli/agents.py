@@ -1,9 +1,11 @@
-"""CLI commands that meet coding agents where they are: ``mcp`` (the MCP server)."""
+"""CLI commands that meet coding agents where they are: ``mcp`` (the MCP server) and
+``agents`` (the protocol in AGENTS.md)."""
 
 from __future__ import annotations
 
 import click
 
+from gitcoord import render
 from gitcoord.cli.base import Obj, pass_obj
 from gitcoord.errors import EnvironmentFailure
 
@@ -38,4 +40,24 @@ def mcp_cmd(obj: Obj, agent_name: str | None) -> None:
     mcp_server.serve(str(ctx.cwd), agent_name or obj.agent)
 
 
-COMMANDS = [mcp_cmd]
+@click.command("agents")
+@pass_obj
+def agents_cmd(obj: Obj) -> None:
+    """Write (or refresh) the protocol for agents in AGENTS.md, and in CLAUDE.md when
+    that file exists, between gitcoord's marker lines; text outside them is left as
+    it is. Safe to run again.
+
+    \b
+    Example:
+      gitcoord agents && git add AGENTS.md
+    """
+    from gitcoord import operations
+
+    out = operations.agents_protocol(obj.ctx())
+    if obj.json:
+        render.emit_json(out.doc)
+    else:
+        render.protocol_written(out.doc["files"])
+
+
+COMMANDS = [mcp_cmd, agents_cmd]

@@ -9,17 +9,20 @@ from gitcoord.cli.base import Obj, pass_obj
 
 
 @click.command()
+@click.option("--agents", is_flag=True, help="Also write the protocol for agents into AGENTS.md (and CLAUDE.md when it exists).")
 @pass_obj
-def init(obj: Obj) -> None:
-    """Create the store in the repository's common git dir.
+def init(obj: Obj, agents: bool) -> None:
+    """Create the store in the repository's common git dir and install the git hooks.
 
     \b
     Example:
       gitcoord init
+      gitcoord init --agents
     """
-    from gitcoord import setup
+    from gitcoord import operations
 
-    result = setup.init(obj.ctx())
+    out = operations.init(obj.ctx(), agents=agents)
+    result = out.doc
     if obj.json:
         render.emit_json(result)
     else:
@@ -36,6 +39,8 @@ def init(obj: Obj) -> None:
             render.line(note)
         for warning in hooks.get("warnings", []):
             render.warn(f"warning: {warning.replace('warning: ', '')}")
+        if agents:
+            render.protocol_written(result["agents"]["files"])
 
 
 @click.command()
