@@ -262,9 +262,17 @@ class Repo(NamedTuple):
         proc = self.git("diff", "--no-renames", "--no-ext-diff", "--name-only", "-z", a, b)
         return zsplit(proc.stdout)
 
-    def commits_touching(self, a: str, b: str, path: str, limit: int = 5) -> list[str]:
-        proc = self.git("log", f"--max-count={limit}", "--format=%H", f"{a}..{b}", "--", path, check=False)
-        return _out(proc).split()
+    def authors(self, shas: Sequence[str]) -> dict[str, str]:
+        """The author name of each commit (one git process; unknown ones left out)."""
+        if not shas:
+            return {}
+        proc = self.git("log", "--no-walk=unsorted", "-z", "--format=%H %an", *shas, "--", check=False)
+        out: dict[str, str] = {}
+        for item in zsplit(proc.stdout):
+            sha, _, name = item.strip("\n").partition(" ")
+            if sha and name:
+                out[sha] = name
+        return out
 
     # ---- what commits record (hooks and `gitcoord check`) ----------------------
     def staged_changes(self, parent: str | None, index_file: str | None = None) -> list[DiffEntry]:
@@ -378,6 +386,13 @@ class Repo(NamedTuple):
             if len(parts) == 2 and parts[1] in ("blob", "commit"):
                 result[key] = parts[0]
         return result
+
+    def log_commits(self, a: str, b: str, paths: Sequence[str]) -> list[str]:
+        """The commits in ``a..b`` that changed any of ``paths``, newest first."""
+        if not paths:
+            return []
+        proc = self.git("log", "--format=%H", f"{a}..{b}", "--", *paths, check=False)
+        return _out(proc).split()
 
     def log_paths(self, a: str, b: str, paths: Sequence[str]) -> dict[str, list[str]]:
         """For each path, the commits in ``a..b`` that changed it (newest first)."""

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from gitcoord import audit, paths
+from gitcoord import audit, paths, staleness
 from gitcoord.context import Context
 from gitcoord.durations import format_duration
 from gitcoord.errors import BadInput, Denied, NotFound
@@ -21,18 +21,24 @@ from gitcoord.store.base import NewLease, Tx
 MAX_BASE_BLOBS = 2000  # beyond this a lease's base is its commit alone (blobs derivable from it)
 
 
+STALE_LISTED = 20  # a grant's document details the first stale files; the warning counts all
+
+
 @dataclass
 class GrantResult:
     granted: list[Lease] = field(default_factory=list)
     renewed: list[Lease] = field(default_factory=list)
     stale: list[StalePath] = field(default_factory=list)
+    warning: str | None = None  # the one warning about every stale file (None: none)
     now: float = 0.0
 
     def to_json(self) -> dict[str, Any]:
         return {
             "granted": [lease.to_json(self.now) for lease in self.granted],
             "renewed": [lease.to_json(self.now) for lease in self.renewed],
-            "stale": [s.to_json() for s in self.stale],
+            "stale": [s.to_json() for s in self.stale[:STALE_LISTED]],
+            "stale_count": len(self.stale),
+            "warning": self.warning,
         }
 
 
@@ -170,6 +176,11 @@ def acquire(
         ctx.integration_ref(),
         lambda path: any(paths.matches(p, path) for p in leased),
     )
+    if result.stale:
+        newest = staleness.stale_commits(ctx.repo, result.stale)
+        with ctx.store().snapshot() as tx:
+            named = staleness.origins(ctx.repo, tx, newest[: staleness.COMMITS_SHOWN])
+        result.warning = staleness.stale_warning(result.stale, named, len(newest))
     return result
 
 

@@ -22,6 +22,8 @@ from gitcoord.models import Holder
 from gitcoord.stalerule import is_stale
 from gitcoord.store.commits_api import CommitsTx
 
+COMMITS_PER_PATH = 5  # a stale path names at most this many commits (the newest)
+
 
 @dataclass(frozen=True)
 class StalePath:
@@ -32,7 +34,7 @@ class StalePath:
     integration_blob: str | None
     base_blob: str | None
     local_blob: str | None
-    commits: list[str] = field(default_factory=list)
+    commits: list[str] = field(default_factory=list)  # the newest COMMITS_PER_PATH
 
     def fix(self) -> str:
         short = self.integration_ref.removeprefix("refs/heads/")
@@ -78,23 +80,61 @@ def stale_paths(
     at_tip = repo.blobs_at(tip, candidates)
     at_base = repo.blobs_at(base, candidates)
     at_head = repo.blobs_at(head, candidates)
-    out: list[StalePath] = []
-    for path in candidates:
-        bi, bm, bp = at_tip[path], at_base[path], at_head[path]
-        if is_stale(bi, bm, bp):
-            out.append(
-                StalePath(
-                    path=path,
-                    integration_ref=integration_ref,
-                    integration_tip=tip,
-                    merge_base=base,
-                    integration_blob=bi,
-                    base_blob=bm,
-                    local_blob=bp,
-                    commits=repo.commits_touching(base, tip, path),
-                )
-            )
-    return out
+    stale = [p for p in candidates if is_stale(at_tip[p], at_base[p], at_head[p])]
+    changed_in = repo.log_paths(base, tip, stale) if stale else {}  # one git log for all
+    return [
+        StalePath(
+            path=path,
+            integration_ref=integration_ref,
+            integration_tip=tip,
+            merge_base=base,
+            integration_blob=at_tip[path],
+            base_blob=at_base[path],
+            local_blob=at_head[path],
+            commits=changed_in[path][:COMMITS_PER_PATH],
+        )
+        for path in stale
+    ]
+
+
+PATHS_SHOWN = 3  # a warning about many stale files names the first few
+COMMITS_SHOWN = 3
+
+
+def stale_commits(repo: Repo, stale: Sequence[StalePath]) -> list[str]:
+    """Every commit that changed any of the ``stale`` paths (of one worktree), newest first."""
+    if not stale:
+        return []
+    return repo.log_commits(stale[0].merge_base, stale[0].integration_tip, [s.path for s in stale])
+
+
+def stale_warning(
+    stale: Sequence[StalePath], origins: Sequence[ChangeOrigin], commits: int
+) -> str | None:
+    """One warning for a grant whose files are already stale, however many: how many, the
+    first few, the commits that changed them (``commits`` of them; the first ``origins``
+    named by who made them) and the one fix."""
+    if not stale:
+        return None
+    ref = stale[0].integration_ref.removeprefix("refs/heads/").removeprefix("refs/remotes/")
+    shown = [o.label() for o in origins[:COMMITS_SHOWN]]
+    if commits > len(shown):
+        shown.append(f"{commits - len(shown)} more")
+    where = f" in {_listed(shown)}" if shown else ""
+    fix = f"run `{stale[0].fix()}` before editing"
+    if len(stale) == 1:
+        return f"warning: {stale[0].path} is already stale: {ref} changed it{where}; {fix}"
+    names = [s.path for s in stale[:PATHS_SHOWN]]
+    if len(stale) > PATHS_SHOWN:
+        names.append(f"{len(stale) - PATHS_SHOWN} more")
+    return (
+        f"warning: {len(stale)} leased files are already stale: {ref} changed {_listed(names)}"
+        f"{where}; {fix} them"
+    )
+
+
+def _listed(items: Sequence[str]) -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
 
 
 # ---------------------------------------------------------------------------------------
@@ -225,17 +265,31 @@ def read_set_blobs(repo: Repo, tip: str | None, read_paths: Iterable[str]) -> di
 
 @dataclass(frozen=True)
 class ChangeOrigin:
-    """An integration commit that changed a path, and who made it (when recorded)."""
+    """An integration commit that changed a path, and who made it: its holder when a
+    gitcoord hook recorded it, else its git author."""
 
     sha: str
     holder: Holder | None
+    author: str | None = None
 
     def label(self) -> str:
-        who = self.holder.agent if self.holder else "unknown holder"
+        who = self.holder.agent if self.holder else (self.author or "not recorded")
         return f"{self.sha[:12]} ({who})"
 
     def to_json(self) -> dict[str, Any]:
-        return {"sha": self.sha, "holder": self.holder.to_json() if self.holder else None}
+        return {
+            "sha": self.sha,
+            "holder": self.holder.to_json() if self.holder else None,
+            "author": self.author,
+        }
+
+
+def origins(repo: Repo, tx: CommitsTx, shas: Sequence[str]) -> list[ChangeOrigin]:
+    """Who made each commit: its holder from the audit trail, else its git author (one
+    git process, for the commits no hook recorded)."""
+    holders = commit_holders(tx, list(shas))
+    authors = repo.authors([s for s in shas if s not in holders])
+    return [ChangeOrigin(s, holders.get(s), authors.get(s)) for s in shas]
 
 
 def commits_and_holders(
@@ -247,11 +301,12 @@ def commits_and_holders(
     limit: int = 5,
 ) -> dict[str, list[ChangeOrigin]]:
     """For each path, the newest commits in ``merge_base..tip`` that changed it, with their
-    holders from the audit trail (a rebased commit is traced through the rewrite map)."""
+    holders from the audit trail (a rebased commit is traced through the rewrite map), or
+    their git authors."""
     changed = repo.log_paths(merge_base, tip, paths)
     shas = list(dict.fromkeys(s for lst in changed.values() for s in lst[:limit]))
-    holders = commit_holders(tx, shas)
-    return {p: [ChangeOrigin(s, holders.get(s)) for s in lst[:limit]] for p, lst in changed.items()}
+    by_sha = {o.sha: o for o in origins(repo, tx, shas)}
+    return {p: [by_sha[s] for s in lst[:limit]] for p, lst in changed.items()}
 
 
 def commit_holders(tx: CommitsTx, shas: list[str]) -> dict[str, Holder]:

@@ -47,11 +47,8 @@ def lease(
         render.line(f"granted {lease_.pattern} (lease {lease_.id}, epoch {lease_.epoch}, {'exclusive' if lease_.exclusive else 'shared'}, expires in {render.format_duration(lease_.expires_at - result.now)})")
     for lease_ in result.renewed:
         render.line(f"renewed {lease_.pattern} (lease {lease_.id}, epoch {lease_.epoch}, expires in {render.format_duration(lease_.expires_at - result.now)})")
-    for s in result.stale:
-        render.warn(
-            f"warning: {s.path} is already stale: {s.integration_ref} changed it in "
-            f"{', '.join(c[:12] for c in s.commits) or s.integration_tip[:12]}; run `{s.fix()}` before editing"
-        )
+    if result.warning:
+        render.warn(result.warning)
 
 
 @click.command()
