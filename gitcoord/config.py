@@ -45,6 +45,8 @@ class Settings(NamedTuple):
     hook_timeout: float = DEFAULT_HOOK_TIMEOUT
     event_hooks: dict[str, str] = {}  # never mutated: shared default is safe
     raw: dict[str, str] = {}
+    auto_lease: bool = False  # the edit guard leases an unleased path before an edit
+    edit_guard_open: bool = False  # the edit guard lets edits through when the store fails
 
 
 def _duration(key: str, value: str | None, default: float, parse: Callable[[str], float] = parse_duration) -> float:
@@ -79,4 +81,15 @@ def load(repo: Repo) -> Settings:
         hook_timeout=_duration("gitcoord.hookTimeout", get("gitcoord.hooktimeout"), DEFAULT_HOOK_TIMEOUT),
         event_hooks=hooks,
         raw=raw,
+        auto_lease=_bool("gitcoord.autoLease", get("gitcoord.autolease"), False),
+        edit_guard_open=edit_guard_open(get("gitcoord.editguard")),
     )
+
+
+def edit_guard_open(value: str | None) -> bool:
+    """``gitcoord.editGuard``: ``closed`` (the default: an unreadable store denies edits)
+    or ``open`` (it lets them through)."""
+    v = (value or "closed").strip().lower()
+    if v not in ("open", "closed"):
+        raise BadInput(f"git config gitcoord.editGuard={value!r}: use open or closed")
+    return v == "open"

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from gitcoord.audit import VerifyResult
     from gitcoord.checks import Report
     from gitcoord.claims import ClaimResult, RenewResult, TaskDetail
+    from gitcoord.claude_settings import SettingsResult
     from gitcoord.leases import GrantResult
     from gitcoord.protocol import Written
     from gitcoord.status import StatusReport
@@ -394,6 +395,18 @@ def gc(ctx: Context) -> Outcome[tuple[list[Lease], list[Claim]]]:
         "reaped_claims": [c.to_json() for c in reaped_claims],
     }
     return Outcome(doc, (reaped, reaped_claims))
+
+
+def claude_guard(ctx: Context, *, remove: bool = False) -> Outcome[SettingsResult]:
+    """Merge (or remove) the edit guard's PreToolUse entry in the worktree's
+    .claude/settings.json."""
+    from gitcoord import claude_settings
+
+    if ctx.repo.bare:
+        raise BadInput("a bare repository has no worktree for .claude/settings.json")
+    root = ctx.repo.root
+    result = claude_settings.uninstall(root) if remove else claude_settings.install(root)
+    return Outcome({"claude": result.to_json()}, result)
 
 
 def worktree_add(

@@ -3,10 +3,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import click
 
 from gitcoord import render
-from gitcoord.cli.base import Obj, pass_obj
+from gitcoord.cli.base import Obj, pass_obj, passthrough
 from gitcoord.errors import EnvironmentFailure
 
 
@@ -60,4 +62,13 @@ def agents_cmd(obj: Obj) -> None:
         render.protocol_written(out.doc["files"])
 
 
-COMMANDS = [mcp_cmd, agents_cmd]
+def _guard() -> Callable[[list[str]], int]:
+    from gitcoord import guard
+
+    return guard.main
+
+
+guard_cmd = passthrough("guard", "What Claude Code's PreToolUse edit guard runs.", _guard)
+
+
+COMMANDS = [mcp_cmd, agents_cmd, guard_cmd]

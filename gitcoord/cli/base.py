@@ -4,6 +4,8 @@ and whether output is JSON. Below every command module; imports none of them."""
 from __future__ import annotations
 
 import os
+import sys
+from collections.abc import Callable
 from typing import Any
 
 import click
@@ -39,3 +41,21 @@ class Obj:
 
 
 pass_obj = click.make_pass_decorator(Obj)
+
+
+def passthrough(name: str, help_text: str, entry: Callable[[], Callable[[list[str]], int]]) -> click.Command:
+    """A hidden command handing its arguments to a hook entry point (``entry()`` imports
+    it). ``python -m gitcoord`` and the console script route these names there without
+    click; this one serves ``gitcoord -C DIR <name> ...`` and the like."""
+
+    @click.command(
+        name,
+        hidden=True,
+        help=help_text,
+        context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
+    )
+    @click.argument("args", nargs=-1, type=click.UNPROCESSED)
+    def command(args: tuple[str, ...]) -> None:
+        sys.exit(entry()(list(args)))
+
+    return command

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 
 import click
 
 from gitcoord import render
-from gitcoord.cli.base import Obj, pass_obj
+from gitcoord.cli.base import Obj, pass_obj, passthrough
 
 
 @click.command("check")
@@ -46,17 +47,13 @@ def check_cmd(
     if report.errors:
         sys.exit(1)
 
-@click.command(
-    "hook-impl",
-    hidden=True,
-    context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
-)
-@click.argument("args", nargs=-1, type=click.UNPROCESSED)
-def hook_impl(args: tuple[str, ...]) -> None:
-    """What the installed git hooks run (python -m gitcoord hook-impl skips click)."""
+def _hookimpl() -> Callable[[list[str]], int]:
     from gitcoord import hookimpl
 
-    sys.exit(hookimpl.main(list(args)))
+    return hookimpl.main
+
+
+hook_impl = passthrough("hook-impl", "What the installed git hooks run.", _hookimpl)
 
 
 COMMANDS = [check_cmd, hook_impl]

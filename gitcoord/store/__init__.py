@@ -6,18 +6,25 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+import os
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from pathlib import Path
+    from typing import Any
+
     from gitcoord.store.base import SCHEMA_VERSION, Store, Tx
 
-__all__ = ["SCHEMA_VERSION", "Store", "Tx", "open_store", "store_dir", "sqlite_path"]
+__all__ = [
+    "SCHEMA_VERSION", "Store", "Tx", "open_store", "sqlite_file", "sqlite_path", "sqlite_url_path",
+    "store_dir",
+]
 
 
 def __getattr__(name: str) -> Any:
     # The interface is imported on first use, so the commit hook's fast path
-    # (gitcoord.store.hookread) loads without the dataclass-heavy core.
+    # (gitcoord.store.hookread) loads without the dataclass-heavy core (nor pathlib or
+    # typing: this module is what it imports first).
     if name in ("SCHEMA_VERSION", "Store", "Tx"):
         from gitcoord.store import base
 
@@ -51,8 +58,16 @@ def sqlite_url_path(url: str, common_dir: Path) -> Path:
     """A shared SQLite store: ``sqlite:///abs/path.db`` or a filesystem path (``~``
     expanded; relative paths are relative to the common git dir). Lets a bare repository
     and its clones on one host share one store (``git config gitcoord.store PATH``)."""
-    import os
+    from pathlib import Path
 
+    return Path(sqlite_file(str(common_dir), url))
+
+
+def sqlite_file(common_dir: str, url: str | None) -> str:
+    """The SQLite database file of the store ``url`` (None: the default store), as
+    :func:`sqlite_path` and :func:`sqlite_url_path` find it, without pathlib."""
+    if not url:
+        return os.path.join(common_dir, "gitcoord", "gitcoord.db")
     raw = url[len("sqlite://") :] if url.startswith("sqlite://") else url
-    p = Path(os.path.expanduser(raw))
-    return p if p.is_absolute() else (common_dir / p)
+    p = os.path.expanduser(raw)
+    return p if os.path.isabs(p) else os.path.join(common_dir, p)
