@@ -30,7 +30,11 @@ def mcp_cmd(obj: Obj, agent_name: str | None) -> None:
       claude mcp add gitcoord -- gitcoord mcp
       gitcoord -C ../wt-alice --agent alice mcp
     """
-    ctx = obj.ctx()  # not a repository: exit 3 now, not on every call
+    from gitcoord import context
+
+    agent = agent_name or obj.agent
+    ctx = context.load(obj.directory, agent=agent)  # not a repository, a bad name: fail now
+    ctx.close()
     try:
         from gitcoord import mcp_server
     except ImportError as e:
@@ -39,7 +43,7 @@ def mcp_cmd(obj: Obj, agent_name: str | None) -> None:
         raise EnvironmentFailure(
             f"gitcoord mcp needs the MCP SDK ({e.name} is missing): pip install 'gitcoord[mcp]'"
         ) from None
-    mcp_server.serve(str(ctx.cwd), agent_name or obj.agent)
+    mcp_server.serve(str(ctx.cwd), agent)
 
 
 @click.command("agents")
