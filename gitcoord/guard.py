@@ -162,19 +162,26 @@ def _rows(common: str, path: str, top: str) -> list[LeaseRow] | None:
 
 def _covering(rows: Sequence[LeaseRow], path: str) -> tuple[bool, bool]:
     """(another holder's lease covers ``path``, one of this worktree's does)."""
-    if not rows:
-        return False, False
-    from gitcoord import paths
-
     theirs = mine = False
     for pattern, kind, key, _exclusive, own in rows:
-        if (mine if own else theirs) or not paths.matches(paths.stored_pattern(pattern, kind, key), path):
+        if (mine if own else theirs) or not _covers(pattern, kind, key, path):
             continue
         if own:
             mine = True
         else:
             theirs = True
     return theirs, mine
+
+
+def _covers(pattern: str, kind: str, key: str, path: str) -> bool:
+    """:func:`gitcoord.paths.matches` for a stored lease; only a glob loads the matcher."""
+    if kind == "file":
+        return path == pattern
+    if kind == "dir":
+        return path == key or path.startswith(key + "/")
+    from gitcoord import paths
+
+    return paths.matches(paths.stored_pattern(pattern, kind, key), path)
 
 
 def main(argv: Sequence[str]) -> int:

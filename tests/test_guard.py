@@ -262,3 +262,17 @@ def test_broken_settings_are_refused_and_left_alone(project: Project) -> None:
         assert r.code == 2, (text, r.stderr)
         assert "settings.json" in r.stderr
         assert settings.read_text() == text
+
+
+def test_the_guards_quick_cover_test_agrees_with_the_lease_matcher(project: Project) -> None:
+    from gitcoord import guard, paths
+
+    root = project.main
+    raw = ["src/app/api.py", "src/app/", "src/app", "src/**/*.py", "docs/*.md", "a\\*b.py", "src/ap", "[sd]*/"]
+    stored = [paths.parse_pattern(r, cwd=root, root=root) for r in raw]
+    candidates = ["src/app/api.py", "src/app", "src/app/x/y.md", "src/apple.py", "docs/guide.md",
+                  "docs/sub/x.md", "a*b.py", "ab.py", "src/ap", "src/api.py", "tests/t.py"]
+    for p in stored:
+        for path in candidates:
+            expected = paths.matches(paths.stored_pattern(p.text, p.kind, p.key), path)
+            assert guard._covers(p.text, p.kind, p.key, path) == expected, (p, path)
