@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from gitcoord.context import Context
@@ -370,19 +371,26 @@ def init(ctx: Context, *, agents: bool = False) -> Outcome[dict[str, Any]]:
     """The store and the hooks; with ``agents``, the protocol in AGENTS.md too."""
     from gitcoord import setup
 
+    if agents:
+        _top(ctx, "AGENTS.md")  # (a bare repository is refused before anything is made)
     doc = setup.init(ctx)
     if agents:
         doc["agents"] = agents_protocol(ctx).doc
     return Outcome(doc, doc)
 
 
+def _top(ctx: Context, what: str) -> Path:
+    """The top of the caller's worktree, where ``what`` lives (a bare repository has none)."""
+    if ctx.repo.bare:
+        raise BadInput(f"a bare repository has no worktree for {what}")
+    return ctx.repo.root
+
+
 def agents_protocol(ctx: Context) -> Outcome[list[Written]]:
     """Write (or refresh) the protocol for agents in AGENTS.md (and CLAUDE.md)."""
     from gitcoord import protocol
 
-    if ctx.repo.bare:
-        raise BadInput("a bare repository has no worktree to write AGENTS.md into")
-    written = protocol.write(ctx.repo.root)
+    written = protocol.write(_top(ctx, "AGENTS.md"))
     return Outcome({"files": [w.to_json() for w in written]}, written)
 
 
@@ -402,9 +410,7 @@ def claude_guard(ctx: Context, *, remove: bool = False) -> Outcome[SettingsResul
     .claude/settings.json."""
     from gitcoord import claude_settings
 
-    if ctx.repo.bare:
-        raise BadInput("a bare repository has no worktree for .claude/settings.json")
-    root = ctx.repo.root
+    root = _top(ctx, ".claude/settings.json")
     result = claude_settings.uninstall(root) if remove else claude_settings.install(root)
     return Outcome({"claude": result.to_json()}, result)
 

@@ -114,3 +114,14 @@ def test_run_from_a_subdirectory_writes_at_the_worktree_top(project: Project) ->
     assert (b / "AGENTS.md").exists()
     assert not (sub / "AGENTS.md").exists()
     assert not (project.wt("wt-a") / "AGENTS.md").exists()
+
+
+def test_a_bare_repository_is_refused_before_anything_is_made(tmp_path: Path) -> None:
+    from fixtures.repos.recipes import git
+
+    bare = tmp_path / "shared.git"
+    git(tmp_path, "init", "-q", "--bare", str(bare))
+    r = run_cli(bare, "init", "--agents")
+    assert r.code == 2
+    assert "bare repository" in r.stderr
+    assert not (bare / "gitcoord").exists()
