@@ -77,32 +77,14 @@ def _git(cwd: Path, *args: str) -> str:
 
 
 def _setup(base: Path) -> tuple[Path, dict[str, Path]]:
-    from fixtures.repos.recipes import wide_tree
-    from gitcoord import context, install
-    from gitcoord.gitrepo import host_id
-    from gitcoord.models import Holder
-    from gitcoord.store.base import NewLease
+    from fixtures.repos.recipes import lease_for_another, wide_tree
+    from gitcoord import install
 
     repo = wide_tree(base)
     _git(repo, "checkout", "-q", "-b", "work")
-    ctx = context.load(repo)
     other_wt = base / "elsewhere" / "wt-other"
     other_wt.mkdir(parents=True)  # a lease whose worktree is gone is void
-    other = Holder(worktree=str(other_wt), host=host_id(), agent="other")
-    try:
-        with ctx.store().transaction() as tx:
-            ttl = 7 * 86400.0
-            targets = [f"pkg{d:03d}/mod{f:03d}.py" for d in range(10, 100) for f in range(100)]
-            targets += [f"vendor/lib{i:04d}.py" for i in range(1000)]
-            for path in targets:
-                tx.insert_lease(
-                    NewLease(pattern=path, kind="file", key=path, exclusive=True, holder=other,
-                             epoch=tx.next_epoch(), ttl=ttl, expires_at=tx.now + ttl, reason="bench",
-                             task=None, base_commit=None, base_blobs={})
-                )
-        db = Path(ctx.store().location)
-    finally:
-        ctx.close()
+    db = lease_for_another(repo, other_wt)
     dirs = {name: base / "hooks" / name for name in ("none", "reference", "gitcoord")}
     for d in dirs.values():
         d.mkdir(parents=True)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-ORDER = ["bench_lease_index", "bench_hooks", "bench_claims", "bench_status"]
+ORDER = ["bench_lease_index", "bench_hooks", "bench_guard", "bench_claims", "bench_status"]
 
 
 def _load(name: str):  # type: ignore[no-untyped-def]
