@@ -129,6 +129,15 @@ def test_a_denial_over_mcp_is_a_result_with_the_conflicts(project: Project) -> N
         assert timeless(doc["conflicts"]) == timeless(cli_denial["details"]["conflicts"])
         assert "held by bob" in doc["message"]
         assert json.loads(text(result)) == doc
+        # a task another worktree holds: a denial too
+        assert run_cli(b, "task", "add", "T-7", "--title", "taken").code == 0
+        assert run_cli(b, "--agent", "bob", "claim", "T-7").code == 0
+        taken = await s.call_tool("claim", {"ids": ["T-7"]})
+        assert not taken.is_error
+        assert taken.structured_content is not None
+        assert taken.structured_content["granted"] is False
+        assert taken.structured_content["denied"][0]["task"] == "T-7"
+        assert "claimed by bob" in taken.structured_content["message"]
 
     drive(a, scenario)
 
