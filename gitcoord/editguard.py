@@ -36,13 +36,6 @@ class Decision:
     reason: str = ""  # why an edit is denied, and what to do
     leased: list[Lease] = field(default_factory=list)  # what autoLease granted
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "allow": self.allow,
-            "reason": self.reason or None,
-            "leased": [lease.to_json() for lease in self.leased],
-        }
-
 
 def _what_to_do(path: str, holders: list[str]) -> str:
     who = holders[0] if holders else "the holder"

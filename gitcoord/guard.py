@@ -32,8 +32,7 @@ if TYPE_CHECKING:
 
     from gitcoord.store.guardread import LeaseRow
 
-GUARDED_TOOLS = ("Edit", "Write", "MultiEdit", "NotebookEdit")
-MATCHER = "|".join(GUARDED_TOOLS)
+GUARDED_TOOLS = ("Edit", "Write", "MultiEdit", "NotebookEdit")  # claude_settings.MATCHER
 _TRUE = ("true", "yes", "on", "1")
 
 

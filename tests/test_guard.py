@@ -264,6 +264,12 @@ def test_broken_settings_are_refused_and_left_alone(project: Project) -> None:
         assert settings.read_text() == text
 
 
+def test_the_installed_matcher_names_exactly_the_tools_the_guard_judges() -> None:
+    from gitcoord import claude_settings, guard
+
+    assert claude_settings.MATCHER == MATCHER == "|".join(guard.GUARDED_TOOLS)
+
+
 def test_the_guards_quick_cover_test_agrees_with_the_lease_matcher(project: Project) -> None:
     from gitcoord import guard, paths
 
