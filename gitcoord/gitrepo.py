@@ -632,6 +632,17 @@ class Repo(NamedTuple):
                 unique.append(d)
         return unique
 
+    def all_hooks_dirs_quickly(self) -> list[Path]:
+        """:meth:`all_hooks_dirs` in one git call in the common case: with neither
+        ``core.hooksPath`` (in any config file) nor ``extensions.worktreeConfig`` set, git
+        runs every worktree's hooks from ``<common dir>/hooks``."""
+        proc = self.git(
+            "config", "-z", "--get-regexp", r"^(core\.hookspath|extensions\.worktreeconfig)$", check=False
+        )
+        if proc.returncode == 1 and not proc.stdout:  # (exit 1: no such key)
+            return [self.common_dir / "hooks"]
+        return self.all_hooks_dirs()
+
 
 class WorktreeEntry(NamedTuple):
     path: Path

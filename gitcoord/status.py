@@ -79,7 +79,7 @@ class WorktreeState:
 
 @dataclass
 class StatusConflict:
-    kind: str  # lease_violation | overlap | stale_base | abandoned | refusal | bypass | violation
+    kind: str  # hooks | lease_violation | overlap | stale_base | abandoned | refusal | bypass | violation
     severity: str  # error | warning
     summary: str
     worktrees: list[str]
@@ -232,7 +232,8 @@ def collect(
                     st.committed = objects.changed_since_fork(entry.head, tip)
         states.append(st)
 
-    conflicts = _conflicts(repo, integration, tip, states, leases, lapsed, lapsed_claims, recent_events, host)
+    conflicts = _unenforced(repo, states)
+    conflicts += _conflicts(repo, integration, tip, states, leases, lapsed, lapsed_claims, recent_events, host)
 
     # --- filters ----------------------------------------------------------------------
     if worktree is not None or agent is not None:
@@ -272,6 +273,26 @@ def _installed_hook_paths(repo: Repo) -> frozenset[str]:
     if rel.startswith("../"):
         return frozenset()
     return frozenset(f"{rel}/{h}{suffix}" for h in ALL_HOOKS for suffix in ("", LEGACY_SUFFIX))
+
+
+def _unenforced(repo: Repo, states: list[WorktreeState]) -> list[StatusConflict]:
+    """This repository's hooks missing or outdated: a conflict of every worktree."""
+    from gitcoord.install import problems
+
+    problem = problems(repo)
+    if problem is None:
+        return []
+    return [
+        StatusConflict(
+            kind="hooks",
+            severity=problem.severity,
+            summary=problem.summary(),
+            worktrees=[s.path for s in states if s.exists],
+            paths=[],
+            next_step=problem.next_step,
+            details={"hooks": problem.to_json()["hooks"]},
+        )
+    ]
 
 
 def _conflicts(

@@ -21,6 +21,7 @@ def kinds(doc) -> list[str]:  # type: ignore[no-untyped-def]
 
 
 def test_clean_repository_has_no_conflicts_and_exit_code_0(project: Project) -> None:
+    assert run_cli(project.main, "init").code == 0
     run_cli(project.main, "lease", "README.md")
     r = status(project.main, "--exit-code")
     assert r.code == 0, r.stderr
@@ -63,6 +64,7 @@ def test_shared_co_owners_do_not_conflict(project: Project) -> None:
 
 def test_same_path_changed_in_two_worktrees_without_lease(project: Project) -> None:
     a, b = project.wt("wt-a"), project.wt("wt-b")
+    assert run_cli(project.main, "init").code == 0
     write(a, {"docs/guide.md": "# a\n"})
     write(b, {"docs/guide.md": "# b\n"})
     git(b, "commit", "-qam", "b guide")
@@ -143,6 +145,7 @@ def test_recent_refusals_bypasses_and_violations(project: Project) -> None:
 
 def test_filters(project: Project) -> None:
     a, b = project.wt("wt-a"), project.wt("wt-b")
+    assert run_cli(project.main, "init").code == 0
     run_cli(a, "--agent", "alice", "lease", "src/app/api.py")
     write(b, {"src/app/api.py": "x = 2\n"})
     doc = run_cli(project.main, "--json", "status", "--worktree", str(project.main)).json()

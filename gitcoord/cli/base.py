@@ -59,3 +59,13 @@ def passthrough(name: str, help_text: str, entry: Callable[[], Callable[[list[st
         sys.exit(entry()(list(args)))
 
     return command
+
+
+def warn_unenforced(obj: Obj) -> None:
+    """After a command that grants or lists leases succeeds: say on stderr (under --json
+    too, leaving stdout the one document) when this repository's hooks do not enforce them."""
+    from gitcoord import install, render
+
+    problem = install.problems(obj.ctx().repo)
+    if problem is not None:
+        render.warn(f"warning: {problem.summary()}; run `{problem.next_step}`")

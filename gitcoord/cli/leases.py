@@ -6,7 +6,7 @@ from __future__ import annotations
 import click
 
 from gitcoord import render
-from gitcoord.cli.base import Obj, pass_obj
+from gitcoord.cli.base import Obj, pass_obj, warn_unenforced
 
 
 @click.command()
@@ -41,6 +41,7 @@ def lease(
     )
     if obj.json:
         render.emit_json(out.doc)
+        warn_unenforced(obj)
         return
     result = out.data
     for lease_ in result.granted:
@@ -49,6 +50,7 @@ def lease(
         render.line(f"renewed {lease_.pattern} (lease {lease_.id}, epoch {lease_.epoch}, expires in {render.format_duration(lease_.expires_at - result.now)})")
     if result.warning:
         render.warn(result.warning)
+    warn_unenforced(obj)
 
 
 @click.command()
@@ -74,6 +76,7 @@ def renew(obj: Obj, ttl: str | None) -> None:
         render.line(f"renewed {len(renewed)} lease(s) and {len(claimed.renewed)} claim(s)")
     if out.refusal is not None:
         raise out.refusal
+    warn_unenforced(obj)
 
 
 @click.command()
@@ -124,6 +127,7 @@ def leases_cmd(obj: Obj, all_: bool, mine: bool) -> None:
         render.line("no leases")
     else:
         render.table(None, render.LEASE_COLUMNS, render.lease_rows(items, now))
+    warn_unenforced(obj)
 
 
 @click.command()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from gitcoord import render
-from gitcoord.cli.base import Obj, pass_obj
+from gitcoord.cli.base import Obj, pass_obj, warn_unenforced
 
 
 # ---------------------------------------------------------------- worktrees
@@ -59,6 +59,7 @@ def worktree_list(obj: Obj) -> None:
     items, _now = out.data
     if obj.json:
         render.emit_json(out.doc)
+        warn_unenforced(obj)
         return
     rows = []
     for w in items:
@@ -73,6 +74,7 @@ def worktree_list(obj: Obj) -> None:
             ]
         )
     render.table(None, ["worktree", "agent", "branch", "tasks", "leases"], rows)
+    warn_unenforced(obj)
 
 
 @worktree_group.command("remove")
