@@ -68,17 +68,50 @@ def test_every_command_has_help_with_example() -> None:
         assert cmd.help and "Example" in cmd.help, " ".join(path)
 
 
-def test_shell_completion_works(project: Project) -> None:
-    env = dict(os.environ, _GITCOORD_COMPLETE="bash_complete", COMP_WORDS="gitcoord lea", COMP_CWORD="1")
-    proc = subprocess.run(
-        [sys.executable, "-c", "from gitcoord.cli import cli; cli(prog_name='gitcoord')"],
-        env=env,
-        capture_output=True,
-        text=True,
-        cwd=project.main,
+def test_shell_completion_scripts_come_from_the_entry_point(project: Project) -> None:
+    """click's own completion, through gitcoord's real entry point (cli.main, which runs
+    click with standalone_mode=False), for the three shells the README names."""
+    for shell, needle in (
+        ("bash", "complete -o nosort -F _gitcoord_completion gitcoord"),
+        ("zsh", "#compdef gitcoord"),
+        ("fish", "complete --no-files --command gitcoord"),
+    ):
+        r = run_cli(project.main, env={"_GITCOORD_COMPLETE": f"{shell}_source"})
+        assert r.code == 0 and needle in r.stdout, (shell, r.stdout, r.stderr)
+        assert f"_GITCOORD_COMPLETE={shell}_complete" in r.stdout
+
+
+def test_shell_completion_completes_commands_and_paths(project: Project, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    def complete(words: str) -> list[str]:
+        cword = str(len(words.split()) - (0 if words.endswith(" ") else 1))
+        env = {"_GITCOORD_COMPLETE": "bash_complete", "COMP_WORDS": words, "COMP_CWORD": cword}
+        r = run_cli(project.main, env=env)
+        assert r.code == 0, r.stderr
+        return r.stdout.splitlines()
+
+    assert complete("gitcoord lea") == ["plain,lease", "plain,leases"]
+    assert {"plain,add", "plain,list", "plain,remove"} <= set(complete("gitcoord worktree "))
+    assert complete("gitcoord lease src/a") == ["file,src/a"]  # the shell completes files
+    assert complete("gitcoord -C ../") == ["dir,../"]
+    after_version = complete("gitcoord --version ")
+    assert "plain,status" in after_version
+    assert all(line.startswith("plain,") for line in after_version)  # no version printed mid-completion
+
+    # bash itself: the script sourced, its function asked as bash asks it on <TAB>
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    (bindir / "gitcoord").write_text(f'#!/bin/sh\nexec {sys.executable} -m gitcoord "$@"\n')
+    (bindir / "gitcoord").chmod(0o755)
+    script = (
+        'eval "$(_GITCOORD_COMPLETE=bash_source gitcoord)"\n'
+        "COMP_WORDS=(gitcoord rel); COMP_CWORD=1\n"
+        "_gitcoord_completion gitcoord\n"
+        'printf "%s\\n" "${COMPREPLY[@]}"\n'
     )
-    words = {line.split(",", 1)[1] for line in proc.stdout.splitlines() if "," in line}
-    assert {"lease", "leases"} <= words
+    env = dict(os.environ, PATH=f"{bindir}{os.pathsep}{os.environ['PATH']}")
+    proc = subprocess.run(["bash", "-c", script], cwd=project.main, env=env, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["release"]
 
 
 def test_version_under_json_is_one_json_document(project: Project) -> None:

@@ -26,7 +26,7 @@ from gitcoord.cli import (
     tasks,
     worktrees,
 )
-from gitcoord.cli.base import Obj, env_json, pass_obj, state
+from gitcoord.cli.base import Obj, complete_dirs, env_json, pass_obj, state
 from gitcoord.errors import BadInput, GitcoordError
 
 __all__ = ["Obj", "cli", "main", "pass_obj"]
@@ -44,10 +44,11 @@ def _version(cctx: click.Context) -> None:
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.option("--json", "json_out", is_flag=True, help="Print one JSON document on stdout (also GITCOORD_JSON=1).")
 @click.option("--agent", metavar="NAME", help="Act as this agent (else GITCOORD_AGENT, the worktree's bound name, its directory name).")
-@click.option("-C", "directory", metavar="DIR", help="Run as if started in DIR.")
+@click.option("-C", "directory", metavar="DIR", shell_complete=complete_dirs, help="Run as if started in DIR.")
 @click.option(
     "--version", is_flag=True, expose_value=False, is_eager=True,
-    callback=lambda c, _p, v: _version(c) if v else None, help="Show the version and exit.",
+    callback=lambda c, _p, v: _version(c) if v and not c.resilient_parsing else None,  # (not while completing)
+    help="Show the version and exit.",
 )
 @click.pass_context
 def cli(cctx: click.Context, json_out: bool, agent: str | None, directory: str | None) -> None:

@@ -61,6 +61,20 @@ def passthrough(name: str, help_text: str, entry: Callable[[], Callable[[list[st
     return command
 
 
+# Shell completion (click's own: _GITCOORD_COMPLETE=bash_source gitcoord): arguments that
+# name paths complete as the shell completes files or directories.
+def complete_paths(_ctx: click.Context, _param: click.Parameter, incomplete: str) -> list[Any]:
+    from click.shell_completion import CompletionItem
+
+    return [CompletionItem(incomplete, type="file")]
+
+
+def complete_dirs(_ctx: click.Context, _param: click.Parameter, incomplete: str) -> list[Any]:
+    from click.shell_completion import CompletionItem
+
+    return [CompletionItem(incomplete, type="dir")]
+
+
 def warn_unenforced(obj: Obj) -> None:
     """After a command that grants or lists leases succeeds: say on stderr (under --json
     too, leaving stdout the one document) when this repository's hooks do not enforce them."""

@@ -6,11 +6,11 @@ from __future__ import annotations
 import click
 
 from gitcoord import render
-from gitcoord.cli.base import Obj, pass_obj, warn_unenforced
+from gitcoord.cli.base import Obj, complete_paths, pass_obj, warn_unenforced
 
 
 @click.command()
-@click.argument("patterns", nargs=-1, required=True)
+@click.argument("patterns", nargs=-1, required=True, shell_complete=complete_paths)
 @click.option("--ttl", metavar="DURATION", help="How long the lease lasts (default 30m or gitcoord.leaseTtl).")
 @click.option("--shared", is_flag=True, help="Shared lease: conflicts only with exclusive ones.")
 @click.option("--reason", metavar="TEXT", help="Why you need it; shown to anyone denied.")
@@ -80,7 +80,7 @@ def renew(obj: Obj, ttl: str | None) -> None:
 
 
 @click.command()
-@click.argument("patterns", nargs=-1)
+@click.argument("patterns", nargs=-1, shell_complete=complete_paths)
 @click.option("--all", "all_", is_flag=True, help="Release every lease you hold.")
 @click.option("--force", is_flag=True, help="Release another holder's lease (audited; they get a message).")
 @pass_obj
@@ -131,7 +131,7 @@ def leases_cmd(obj: Obj, all_: bool, mine: bool) -> None:
 
 
 @click.command()
-@click.argument("paths", nargs=-1, required=True)
+@click.argument("paths", nargs=-1, required=True, shell_complete=complete_paths)
 @pass_obj
 def read(obj: Obj, paths: tuple[str, ...]) -> None:
     """Record the blobs you based your work on (read set), without leasing.
