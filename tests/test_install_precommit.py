@@ -2,12 +2,12 @@
 ``pre-commit`` package, offline.
 
 pre-commit clones the hook repository (here: a commit of this checkout in a temporary
-repository) and builds a virtualenv for ``language: python`` by pip-installing it. That works
-without network with three settings, kept as they are so the hooks file itself is what runs:
-virtualenv seeds pip and setuptools from its own bundled wheels; the virtualenv sees this
-interpreter's site-packages (click, rich, pygit2 and filelock are installed there), so pip
-finds every dependency installed; and pip neither asks an index nor builds in an isolated
-environment (which would download setuptools).
+repository) and builds a virtualenv for ``language: python`` by pip-installing it, as it
+does for its users. Offline, pip finds what that needs in a directory of wheels
+(:mod:`tests.wheelhouse`: gitcoord's dependencies at the versions this environment has, and
+setuptools to build it with), and asks no index. So the hooks file itself is what runs,
+and the test passes in a virtualenv and with a system interpreter alike, whatever that
+interpreter's own site-packages hold (the hook's virtualenv does not see them).
 """
 
 from __future__ import annotations
@@ -15,21 +15,23 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from fixtures.repos.recipes import FIXED_ENV, Project
 from tests.conftest import REPO_ROOT, run_cli
+from tests.wheelhouse import SOURCE_FILES, Wheels, shared_wheels
 
 pytestmark = pytest.mark.slow
 
-OFFLINE = {
-    "VIRTUALENV_SYSTEM_SITE_PACKAGES": "1",
-    "PIP_NO_INDEX": "1",
-    "PIP_NO_BUILD_ISOLATION": "0",  # pip reads this negative option inverted: "0" turns isolation off
-    "PIP_DISABLE_PIP_VERSION_CHECK": "1",
-}
+PRE_COMMIT = (sys.executable, "-m", "pre_commit")
+
+
+@pytest.fixture(scope="session")
+def wheels(tmp_path_factory: pytest.TempPathFactory) -> Wheels:
+    return shared_wheels(tmp_path_factory)
 
 
 def run(cwd: Path, *cmd: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -43,11 +45,8 @@ def hook_repository(base: Path) -> tuple[Path, str]:
     """This package, committed in a repository of its own, as pre-commit users would point at it."""
     repo = base / "gitcoord-hooks"
     repo.mkdir()
-    for name in ("pyproject.toml", "README.md", ".pre-commit-hooks.yaml"):
-        if (REPO_ROOT / name).exists():
-            shutil.copy2(REPO_ROOT / name, repo / name)
-    if not (repo / "README.md").exists():
-        (repo / "README.md").write_text("# gitcoord\n")  # pyproject names it as the readme
+    for name in (*SOURCE_FILES, ".pre-commit-hooks.yaml"):
+        shutil.copy2(REPO_ROOT / name, repo / name)
     shutil.copytree(REPO_ROOT / "gitcoord", repo / "gitcoord", ignore=shutil.ignore_patterns("__pycache__"))
     env: dict[str, str] = {}
     for cmd in (("git", "init", "-q", "-b", "main"), ("git", "add", "-A"), ("git", "commit", "-q", "-m", "hooks")):
@@ -56,13 +55,14 @@ def hook_repository(base: Path) -> tuple[Path, str]:
     return repo, sha
 
 
-def configure(project: Project, base: Path, hook_ids: tuple[str, ...]) -> dict[str, str]:
+def configure(project: Project, base: Path, hook_ids: tuple[str, ...], wheels: Wheels) -> dict[str, str]:
     repo, sha = hook_repository(base)
     hooks = "".join(f"    -   id: {h}\n" for h in hook_ids)
     (project.main / ".pre-commit-config.yaml").write_text(
         f"repos:\n-   repo: {repo}\n    rev: {sha}\n    hooks:\n{hooks}"
     )
-    env = dict(OFFLINE, PRE_COMMIT_HOME=str(base / "pre-commit-home"), PYTHONPATH=str(REPO_ROOT))
+    # (no PYTHONPATH: the hooks run the gitcoord the framework installed in its environment)
+    env = dict(wheels.offline_env(), PRE_COMMIT_HOME=str(base / "pre-commit-home"))
     for cmd in (("git", "add", ".pre-commit-config.yaml"), ("git", "commit", "-q", "-m", "use gitcoord via pre-commit")):
         assert run(project.main, *cmd, env=env).returncode == 0
     return env
@@ -70,7 +70,7 @@ def configure(project: Project, base: Path, hook_ids: tuple[str, ...]) -> dict[s
 
 def test_hooks_manifest_is_valid() -> None:
     manifest = REPO_ROOT / ".pre-commit-hooks.yaml"
-    r = run(REPO_ROOT, "pre-commit", "validate-manifest", str(manifest), env={})
+    r = run(REPO_ROOT, *PRE_COMMIT, "validate-manifest", str(manifest), env={})
     assert r.returncode == 0, r.stdout + r.stderr
     text = manifest.read_text()
     for needle in (
@@ -87,10 +87,12 @@ def test_hooks_manifest_is_valid() -> None:
         assert needle in text, needle
 
 
-def test_the_framework_builds_gitcoord_offline_and_refuses_a_leased_path(project: Project, tmp_path: Path) -> None:
+def test_the_framework_builds_gitcoord_offline_and_refuses_a_leased_path(
+    project: Project, tmp_path: Path, wheels: Wheels
+) -> None:
     """One environment build (the slow part) serves both halves."""
-    env = configure(project, tmp_path, ("gitcoord", "gitcoord-pre-push"))
-    r = run(project.main, "pre-commit", "install-hooks", env=env)
+    env = configure(project, tmp_path, ("gitcoord", "gitcoord-pre-push"), wheels)
+    r = run(project.main, *PRE_COMMIT, "install-hooks", env=env)
     assert r.returncode == 0, r.stdout + r.stderr
     envs = list((tmp_path / "pre-commit-home").glob("repo*/py_env-*"))
     assert len(envs) == 1
@@ -98,11 +100,16 @@ def test_the_framework_builds_gitcoord_offline_and_refuses_a_leased_path(project
     # The console script in the hook's environment is this package, PYTHONPATH or not.
     v = run(project.main, str(exe), "--version", env={"PYTHONPATH": ""})
     assert v.returncode == 0 and "gitcoord" in v.stdout, v.stderr
+    # ... with its dependencies installed in it, from the wheels (not seen through this
+    # interpreter's site-packages)
+    probe = "import os, sys, rich, pygit2; print(os.path.commonpath([rich.__file__, pygit2.__file__, sys.prefix]))"
+    where = run(project.main, str(envs[0] / "bin" / "python"), "-c", probe, env={"PYTHONPATH": ""})
+    assert where.returncode == 0 and Path(where.stdout.strip()) == envs[0], where.stdout + where.stderr
 
     from gitcoord.cli import cli
 
     assert "hook-impl" in cli.commands and cli.commands["hook-impl"].hidden
-    r = run(project.main, "pre-commit", "install", "--hook-type", "pre-commit", env=env)
+    r = run(project.main, *PRE_COMMIT, "install", "--hook-type", "pre-commit", env=env)
     assert r.returncode == 0, r.stdout + r.stderr
 
     lease = run_cli(project.wt("wt-a"), "lease", "src/app/api.py", "--reason", "refactor", env=env)
@@ -125,7 +132,7 @@ def test_the_framework_builds_gitcoord_offline_and_refuses_a_leased_path(project
 
     # pre-push through the framework (PRE_COMMIT_* variables, no stdin): a commit that
     # skipped the pre-commit check is refused at the push
-    r = run(project.main, "pre-commit", "install", "--hook-type", "pre-push", env=env)
+    r = run(project.main, *PRE_COMMIT, "install", "--hook-type", "pre-push", env=env)
     assert r.returncode == 0, r.stdout + r.stderr
     bare = tmp_path / "remote.git"
     assert run(tmp_path, "git", "init", "-q", "--bare", str(bare), env=env).returncode == 0
