@@ -959,7 +959,10 @@ def problems(repo: gitrepo.Repo) -> HooksProblem | None:
             continue
         for h in hooks:
             path = d / h
-            data = _read(path)
+            try:
+                data = _read(path)
+            except EnvironmentFailure:  # a directory, no permission: not a hook git can run
+                data = b""
             version = _our_version(path, data)
             python = _shim_python(data) if data and version is not None else None
             if data is None:

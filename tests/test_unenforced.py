@@ -82,6 +82,10 @@ def test_a_shim_whose_python_is_gone_or_a_foreign_pre_commit_hook_enforce_nothin
 
     assert run_cli(project.main, "install").code == 0
     (hooks(project) / "pre-commit").unlink()
+    (hooks(project) / "pre-commit").mkdir()  # not even a file: the check never fails a command
+    r = run_cli(project.wt("wt-a"), "leases")
+    assert r.code == 0 and "pre-commit: not gitcoord's" in r.stderr, r.stderr
+    (hooks(project) / "pre-commit").rmdir()
     write(project.main, {".git/hooks/pre-commit": "#!/bin/sh\nexit 0\n"})
     (hooks(project) / "pre-commit").chmod(0o755)
     r = run_cli(project.wt("wt-a"), "--json", "status", "--exit-code")
