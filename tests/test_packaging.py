@@ -99,13 +99,12 @@ def test_the_wheel_carries_the_metadata_users_and_indexes_read(wheels: Wheels) -
     lines = meta.splitlines()
     assert "License-Expression: MIT" in lines and not any(x.startswith("License: ") for x in lines)
     assert f"gitcoord-{__version__}.dist-info/licenses/LICENSE" in names
-    urls = {x.split(": ", 1)[1].split(",")[0] for x in lines if x.startswith("Project-URL: ")}
-    assert {"Homepage", "Documentation", "Repository", "Issues"} <= urls
     assert "Classifier: Topic :: Software Development :: Version Control :: Git" in lines
     extras = {x.split(": ", 1)[1] for x in lines if x.startswith("Provides-Extra: ")}
     assert extras == {"postgres", "mcp", "all", "test"}
     assert 'Requires-Dist: psycopg[binary]>=3.1; extra == "postgres"' in lines
     assert 'Requires-Dist: mcp>=2.3; extra == "mcp"' in lines
+    assert "gitcoord/templates/agents.md" in names  # the protocol init --agents writes
     assert "gitcoord/cli/__init__.py" in names and not any(n.startswith(("tests/", "fixtures/")) for n in names)
 
 
