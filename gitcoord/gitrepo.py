@@ -274,6 +274,29 @@ class Repo(NamedTuple):
                 out[sha] = name
         return out
 
+    def ahead_behind(self, rev: str, upstream: str) -> tuple[int, int]:
+        """(commits in ``rev`` not in ``upstream``, commits in ``upstream`` not in ``rev``)."""
+        if rev == upstream:
+            return 0, 0
+        proc = self.git("rev-list", "--left-right", "--count", f"{rev}...{upstream}", "--", check=False)
+        parts = _out(proc).split()
+        if proc.returncode != 0 or len(parts) != 2:
+            return 0, 0
+        return int(parts[0]), int(parts[1])
+
+    def changed_since_fork(self, rev: str, upstream: str) -> list[str]:
+        """Paths ``rev`` changed since it forked from ``upstream`` (``git diff
+        upstream...rev``), both sides of renames; none when they share no history."""
+        proc = self.git(
+            "diff", "--no-renames", "--no-ext-diff", "--name-only", "-z", f"{upstream}...{rev}", "--",
+            check=False,
+        )
+        return zsplit(proc.stdout) if proc.returncode == 0 else []
+
+    def commits_touching(self, a: str, b: str, path: str, limit: int = 5) -> list[str]:
+        proc = self.git("log", f"--max-count={limit}", "--format=%H", f"{a}..{b}", "--", path, check=False)
+        return _out(proc).split()
+
     # ---- what commits record (hooks and `gitcoord check`) ----------------------
     def staged_changes(self, parent: str | None, index_file: str | None = None) -> list[DiffEntry]:
         """What committing the index (``index_file``, else the worktree's) would record
@@ -560,8 +583,9 @@ class Repo(NamedTuple):
         """Uncommitted paths (both sides of renames, untracked included) and the count of
         each kind, from one ``git status`` (which trusts the index's stat data and the
         untracked cache where enabled, so an unchanged tree costs stat calls only); the
-        paths in ``ignore`` left out."""
-        proc = self.git("status", "--porcelain=v1", "-z", "--untracked-files=all")
+        paths in ``ignore`` left out. An observer's read: ``--no-optional-locks``, so it
+        never rewrites the worktree's index (nor holds its lock while its owner commits)."""
+        proc = self.git("--no-optional-locks", "status", "--porcelain=v1", "-z", "--untracked-files=all")
         out: list[str] = []
         kinds = {"staged": 0, "unstaged": 0, "untracked": 0, "conflicted": 0}
         items = zsplit(proc.stdout)
@@ -650,45 +674,6 @@ class WorktreeEntry(NamedTuple):
     branch: str | None  # refs/heads/...; None when detached
     locked: bool = False
     prunable: bool = False
-
-
-class ObjectReader:
-    """In-process object reads with pygit2, for bulk work over many worktrees (status):
-    one open repository serves every worktree, since they share the object store, and
-    each question costs no process start. (pygit2 ignores GIT_INDEX_FILE; nothing here
-    reads an index.)"""
-
-    def __init__(self, common_dir: Path) -> None:
-        import pygit2
-
-        self._pygit2 = pygit2
-        self._repo = pygit2.Repository(str(common_dir))
-
-    def ahead_behind(self, rev: str, upstream: str) -> tuple[int, int]:
-        """(commits in ``rev`` not in ``upstream``, commits in ``upstream`` not in ``rev``)."""
-        try:
-            ahead, behind = self._repo.ahead_behind(rev, upstream)
-        except (KeyError, ValueError, self._pygit2.GitError):
-            return 0, 0
-        return int(ahead), int(behind)
-
-    def changed_since_fork(self, rev: str, upstream: str) -> list[str]:
-        """Paths ``rev`` changed since it forked from ``upstream`` (merge-base to ``rev``,
-        like ``git diff upstream...rev``), both sides of renames."""
-        try:
-            base = self._repo.merge_base(rev, upstream)
-            if base is None:
-                return []
-            old = self._repo[base].peel(self._pygit2.Tree)
-            new = self._repo[rev].peel(self._pygit2.Tree)
-            diff = old.diff_to_tree(new)
-        except (KeyError, ValueError, self._pygit2.GitError):
-            return []
-        out: dict[str, None] = {}
-        for delta in diff.deltas:
-            out[delta.old_file.path] = None
-            out[delta.new_file.path] = None
-        return list(out)
 
 
 def discover(cwd: str | os.PathLike[str] | None = None) -> Repo:

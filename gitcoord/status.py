@@ -1,9 +1,9 @@
 """Cross-worktree view: who holds what, and where work collides (SPEC section 6).
 
 ``collect()`` reads the store once (one snapshot) and each worktree once (one
-``git status``; ahead/behind counts and the diff since the fork come from one
-in-process pygit2 repository shared by all worktrees), then derives the conflicts.
-It returns data; the CLI renders it.
+``git status``; one ahead/behind count and, when it has commits of its own, one diff
+since the fork per distinct HEAD), then derives the conflicts. The git processes run
+several at a time, started before the store is read. It returns data; the CLI renders it.
 """
 
 from __future__ import annotations
@@ -18,10 +18,11 @@ from typing import Any
 from gitcoord import paths
 from gitcoord.context import Context
 from gitcoord.errors import BadInput
-from gitcoord.gitrepo import ObjectReader, Repo
+from gitcoord.gitrepo import Repo, WorktreeEntry
+from gitcoord.jobs import Job, Pool
 from gitcoord.leases import vanished, void
 from gitcoord.models import Event, Holder, Lease, iso
-from gitcoord.staleness import stale_paths
+from gitcoord.staleness import StalePath, stale_paths
 from gitcoord.store.base import EventQuery
 from gitcoord.store.tasks_api import Claim, Task
 
@@ -154,6 +155,21 @@ def _quote(text: str) -> str:
     return shlex.quote(text)
 
 
+@dataclass
+class _StoreView:
+    """What status reads from the store, in one snapshot."""
+
+    now: float
+    leases: list[Lease]
+    claims: list[Claim]
+    lapsed: list[Lease]
+    lapsed_claims: list[Claim]
+    bindings: dict[tuple[str, str], str]
+    activity: dict[tuple[str, str], float]
+    messages: dict[str, int]
+    events: list[Event]
+
+
 def collect(
     ctx: Context,
     *,
@@ -162,14 +178,82 @@ def collect(
     recent: float = DEFAULT_RECENT,
 ) -> StatusReport:
     repo = ctx.repo
-    host = ctx.host
     entries = repo.worktree_entries()
     if worktree is not None and all(str(e.path) != worktree for e in entries):
         raise BadInput(f"no worktree {worktree} (see `gitcoord worktree list`)")
-    integration = ctx.integration_ref()
-    tip = repo.rev_parse(integration)
+    live = {str(e.path) for e in entries if _exists(e)}
 
-    # --- the store, read once --------------------------------------------------
+    # git, every worktree at once: started first, it runs while the store is read. (A job
+    # waits only for jobs submitted before it, which a worker has already taken.)
+    with Pool() as pool:
+        ours = pool.submit(_installed_hook_paths, repo)
+        ref = pool.submit(_integration, ctx)
+        dirty_jobs = {
+            str(e.path): pool.submit(_worktree_status, repo, e.path, ours) for e in entries if str(e.path) in live
+        }
+        fork_jobs = {
+            head: pool.submit(_fork_facts, repo, head, ref)
+            for head in dict.fromkeys(e.head for e in entries if str(e.path) in live and e.head)
+        }
+        view = _read_store(ctx, recent)
+        integration, tip = ref.result()
+        states = _states(entries, live, dirty_jobs, fork_jobs, view, ctx.host)
+        leases, void_leases = _split_void(repo, view.leases)
+        stale_jobs = _start_stale(repo, pool, integration, tip, states, leases, ctx.host)
+        conflicts = _unenforced(repo, states)
+        conflicts += _conflicts(repo, integration, tip, states, leases, void_leases, view, stale_jobs, ctx.host)
+
+    # --- filters ----------------------------------------------------------------------
+    claims, messages = view.claims, view.messages
+    leases = view.leases
+    if worktree is not None or agent is not None:
+        wanted = {
+            s.path
+            for s in states
+            if (worktree is None or s.path == worktree) and (agent is None or s.agent == agent)
+        }
+        states = [s for s in states if s.path in wanted]
+        leases = [lease for lease in leases if lease.holder.worktree in wanted or lease.holder.agent == agent]
+        claims = [c for c in claims if c.holder.worktree in wanted or c.holder.agent == agent]
+        conflicts = [c for c in conflicts if wanted.intersection(c.worktrees)]
+        agents = {s.agent for s in states}
+        messages = {k: v for k, v in messages.items() if k == agent or k in agents}
+
+    return StatusReport(
+        now=view.now,
+        integration_ref=integration,
+        integration_tip=tip,
+        worktrees=states,
+        claims=claims,
+        leases=leases,
+        messages=messages,
+        conflicts=conflicts,
+    )
+
+
+def _exists(entry: WorktreeEntry) -> bool:
+    return entry.path.is_dir() and not entry.prunable and (entry.path / ".git").exists()
+
+
+def _integration(ctx: Context) -> tuple[str, str | None]:
+    ref = ctx.integration_ref()
+    return ref, ctx.repo.rev_parse(ref)
+
+
+def _worktree_status(repo: Repo, path: Path, ours: Job[frozenset[str]]) -> tuple[list[str], dict[str, int]]:
+    return repo.for_worktree(path).worktree_status(ours.result())
+
+
+def _fork_facts(repo: Repo, head: str, ref: Job[tuple[str, str | None]]) -> tuple[int, int, list[str]]:
+    """(ahead, behind, paths changed since the fork) of a worktree at ``head``."""
+    tip = ref.result()[1]
+    if tip is None:
+        return 0, 0, []
+    ahead, behind = repo.ahead_behind(head, tip)
+    return ahead, behind, repo.changed_since_fork(head, tip) if ahead else []
+
+
+def _read_store(ctx: Context, recent: float) -> _StoreView:
     with ctx.store().snapshot() as tx:
         now = tx.now
         leases = tx.leases(active_only=True)
@@ -191,26 +275,42 @@ def collect(
                 and not any(x.task == c.task and x.holder.same_place(c.holder) for x in lapsed_claims)
             ):
                 lapsed_claims.append(c)
-        bindings = {(b.worktree, b.host): b.agent for b in tx.bindings()}
-        activity = tx.last_activity()
-        messages = tx.unacked_message_counts()
-        recent_events = tx.events(EventQuery(kinds=RECENT_KINDS, since=now - recent))
+        return _StoreView(
+            now=now,
+            leases=leases,
+            claims=claims,
+            lapsed=lapsed,
+            lapsed_claims=lapsed_claims,
+            bindings={(b.worktree, b.host): b.agent for b in tx.bindings()},
+            activity=tx.last_activity(),
+            messages=tx.unacked_message_counts(),
+            events=tx.events(EventQuery(kinds=RECENT_KINDS, since=now - recent)),
+        )
 
-    # --- each worktree, read once -------------------------------------------------
-    objects = ObjectReader(repo.common_dir) if tip else None
-    ours = _installed_hook_paths(repo)
+
+def _states(
+    entries: list[WorktreeEntry],
+    live: set[str],
+    dirty_jobs: dict[str, Job[tuple[list[str], dict[str, int]]]],
+    fork_jobs: dict[str, Job[tuple[int, int, list[str]]]],
+    view: _StoreView,
+    host: str,
+) -> list[WorktreeState]:
+    """Each worktree: what git said of it, and who works there."""
+    agent_of: dict[str, str] = {}  # a worktree's first lease names its agent
+    for lease in view.leases:
+        agent_of.setdefault(lease.holder.worktree, lease.holder.agent)
     states: list[WorktreeState] = []
     for entry in entries:
         wpath = str(entry.path)
-        exists = entry.path.is_dir() and not entry.prunable and (entry.path / ".git").exists()
         key = (wpath, host)
-        held = [c for c in claims if c.holder.worktree == wpath and c.holder.host == host]
+        held = [c for c in view.claims if c.holder.worktree == wpath and c.holder.host == host]
         name = (
-            bindings.get(key)
-            or next((lease.holder.agent for lease in leases if lease.holder.worktree == wpath), None)
+            view.bindings.get(key)
+            or agent_of.get(wpath)
             or (held[0].holder.agent if held else None)
-            or next((lease.holder.agent for lease in reversed(lapsed) if lease.holder.worktree == wpath), None)
-            or next((c.holder.agent for c in reversed(lapsed_claims) if c.holder.worktree == wpath), None)
+            or next((lease.holder.agent for lease in reversed(view.lapsed) if lease.holder.worktree == wpath), None)
+            or next((c.holder.agent for c in reversed(view.lapsed_claims) if c.holder.worktree == wpath), None)
             or entry.path.name
         )
         st = WorktreeState(
@@ -219,56 +319,71 @@ def collect(
             head=entry.head,
             agent=name,
             task=held[0].task if held else None,
-            exists=exists,
-            last_activity=activity.get(key),
+            exists=wpath in live,
+            last_activity=view.activity.get(key),
             locked=entry.locked,
         )
-        if exists:
-            wrepo = repo.for_worktree(entry.path)
-            st.dirty, st.dirty_counts = wrepo.worktree_status(ignore=ours)
-            if objects is not None and tip and entry.head:
-                st.ahead, st.behind = objects.ahead_behind(entry.head, tip)
-                if st.ahead:
-                    st.committed = objects.changed_since_fork(entry.head, tip)
+        if st.exists:
+            st.dirty, st.dirty_counts = dirty_jobs[wpath].result()
+            if entry.head in fork_jobs:
+                st.ahead, st.behind, st.committed = fork_jobs[entry.head].result()
         states.append(st)
+    return states
 
-    conflicts = _unenforced(repo, states)
-    conflicts += _conflicts(repo, integration, tip, states, leases, lapsed, lapsed_claims, recent_events, host)
 
-    # --- filters ----------------------------------------------------------------------
-    if worktree is not None or agent is not None:
-        wanted = {
-            s.path
-            for s in states
-            if (worktree is None or s.path == worktree) and (agent is None or s.agent == agent)
-        }
-        states = [s for s in states if s.path in wanted]
-        leases = [lease for lease in leases if lease.holder.worktree in wanted or lease.holder.agent == agent]
-        claims = [c for c in claims if c.holder.worktree in wanted or c.holder.agent == agent]
-        conflicts = [c for c in conflicts if wanted.intersection(c.worktrees)]
-        agents = {s.agent for s in states}
-        messages = {k: v for k, v in messages.items() if k == agent or k in agents}
+def _split_void(repo: Repo, leases: list[Lease]) -> tuple[list[Lease], list[Lease]]:
+    """(enforced leases, void ones): leases of worktrees that are gone are void, not
+    enforced, reported for `gitcoord gc` (each holder's worktree looked at once)."""
+    judged: dict[tuple[str, str], bool] = {}
+    for lease in leases:
+        place = (lease.holder.worktree, lease.holder.host)
+        if place not in judged:
+            judged[place] = void(lease, repo.common_dir)
+    live = [lease for lease in leases if not judged[(lease.holder.worktree, lease.holder.host)]]
+    gone = [lease for lease in leases if judged[(lease.holder.worktree, lease.holder.host)]]
+    return live, gone
 
-    return StatusReport(
-        now=now,
-        integration_ref=integration,
-        integration_tip=tip,
-        worktrees=states,
-        claims=claims,
-        leases=leases,
-        messages=messages,
-        conflicts=conflicts,
-    )
+
+def _start_stale(
+    repo: Repo,
+    pool: Pool,
+    integration: str,
+    tip: str | None,
+    states: list[WorktreeState],
+    leases: list[Lease],
+    host: str,
+) -> dict[str, Job[list[StalePath]]]:
+    """The stale-read check of each worktree behind the integration ref, started: its
+    leased or changed paths that moved there."""
+    jobs: dict[str, Job[list[StalePath]]] = {}
+    if tip is None:
+        return jobs
+    behind = {s.path for s in states if s.exists and s.head and s.behind > 0}
+    mine_by_wt: dict[str, list[paths.Pattern]] = defaultdict(list)
+    for lease in leases:
+        if lease.holder.worktree in behind and lease.holder.host == host:
+            mine_by_wt[lease.holder.worktree].append(paths.stored_pattern(lease.pattern, lease.kind, lease.key))
+    for s in states:
+        if s.path not in behind or not s.head:
+            continue
+        mine = mine_by_wt.get(s.path, [])
+        changed = set(s.changed())
+
+        def select(path: str, changed: set[str] = changed, mine: list[paths.Pattern] = mine) -> bool:
+            return path in changed or any(paths.matches(p, path) for p in mine)
+
+        jobs[s.path] = pool.submit(stale_paths, repo.for_worktree(Path(s.path)), s.head, integration, select)
+    return jobs
 
 
 def _installed_hook_paths(repo: Repo) -> frozenset[str]:
     """With a relative core.hooksPath, ``gitcoord install`` writes its shims (and moves
     hooks it chains to ``*.legacy``) inside every worktree: those are not anybody's work."""
-    from gitcoord.install import ALL_HOOKS, LEGACY_SUFFIX
-
     value = repo.relative_hooks_path()
     if value is None:
         return frozenset()
+    from gitcoord.install import ALL_HOOKS, LEGACY_SUFFIX
+
     rel = os.path.normpath(value).replace(os.sep, "/")
     if rel.startswith("../"):
         return frozenset()
@@ -301,16 +416,15 @@ def _conflicts(
     tip: str | None,
     states: list[WorktreeState],
     leases: list[Lease],
-    lapsed: list[Lease],
-    lapsed_claims: list[Claim],
-    events: list[Event],
+    void_leases: list[Lease],
+    view: _StoreView,
+    stale_jobs: dict[str, Job[list[StalePath]]],
     host: str,
 ) -> list[StatusConflict]:
+    """Every conflict, most severe first. ``leases``: the enforced ones (``void_leases``,
+    of worktrees that are gone, are reported for `gitcoord gc`)."""
     out: list[StatusConflict] = []
-    # Leases of worktrees that are gone are void: not enforced, reported for `gitcoord gc`.
-    gone = {lease.id for lease in leases if void(lease, repo.common_dir)}
-    void_leases = [lease for lease in leases if lease.id in gone]
-    leases = [lease for lease in leases if lease.id not in gone]
+    lapsed, lapsed_claims, events = view.lapsed, view.lapsed_claims, view.events
     index: paths.LeaseIndex[Lease] = paths.LeaseIndex()
     for lease in leases:
         index.add(paths.stored_pattern(lease.pattern, lease.kind, lease.key), lease)
@@ -377,42 +491,31 @@ def _conflicts(
         )
 
     # 3. stale bases: leased or changed paths that moved on the integration ref
-    if tip is not None:
-        for s in states:
-            if not s.exists or not s.head or s.behind == 0:
-                continue
-            mine = [
-                paths.stored_pattern(lease.pattern, lease.kind, lease.key)
-                for lease in leases
-                if lease.holder.worktree == s.path and lease.holder.host == host
-            ]
-            changed = set(s.changed())
-
-            def select(path: str, changed: set[str] = changed, mine: list[paths.Pattern] = mine) -> bool:
-                return path in changed or any(paths.matches(p, path) for p in mine)
-
-            stale = stale_paths(repo.for_worktree(Path(s.path)), s.head, integration, select)
-            if not stale:
-                continue
-            plist = [x.path for x in stale]
-            commits = list(dict.fromkeys(c for x in stale for c in x.commits))
-            out.append(
-                StatusConflict(
-                    kind="stale_base",
-                    severity="warning",
-                    summary=(
-                        f"{s.agent}'s base is stale: {_short(integration)} changed {_shown(plist)}"
-                        f" in {', '.join(c[:10] for c in commits[:3]) or tip[:10]}"
-                    ),
-                    worktrees=[s.path],
-                    paths=plist,
-                    next_step=f"{_git_c(s.path)} rebase --autostash {_short(integration)}",
-                    details={"stale": [x.to_json() for x in stale]},
-                )
+    for s in states:
+        if s.path not in stale_jobs:
+            continue
+        stale = stale_jobs[s.path].result()
+        if not stale:
+            continue
+        plist = [x.path for x in stale]
+        commits = list(dict.fromkeys(c for x in stale for c in x.commits))
+        out.append(
+            StatusConflict(
+                kind="stale_base",
+                severity="warning",
+                summary=(
+                    f"{s.agent}'s base is stale: {_short(integration)} changed {_shown(plist)}"
+                    f" in {', '.join(c[:10] for c in commits[:3]) or (tip or '')[:10]}"
+                ),
+                worktrees=[s.path],
+                paths=plist,
+                next_step=f"{_git_c(s.path)} rebase --autostash {_short(integration)}",
+                details={"stale": [x.to_json() for x in stale]},
             )
+        )
 
     # 4. expired leases or claims whose worktree still has unmerged work
-    active_keys = {(lease.holder.worktree, lease.holder.host, lease.pattern) for lease in leases}
+    active_keys = {(lease.holder.worktree, lease.holder.host, lease.pattern) for lease in leases} if lapsed else set()
     lapsed_by_wt: dict[str, list[Lease]] = defaultdict(list)
     for lease in void_leases:
         lapsed_by_wt[lease.holder.worktree].append(lease)

@@ -93,22 +93,13 @@ def _holder(row: sqlite3.Row) -> Holder:
 
 
 def _lease(row: sqlite3.Row) -> Lease:
+    """A row of ``SELECT {_LEASE_COLS}``, by position (status reads ten thousand)."""
+    (id_, pattern, kind, key, exclusive, worktree, host, agent, epoch, granted_at, expires_at,
+     reason, task, base_commit, base_blobs, released_at, state) = row
     return Lease(
-        id=row["id"],
-        pattern=row["pattern"],
-        kind=row["kind"],
-        key=row["key"],
-        exclusive=bool(row["exclusive"]),
-        holder=_holder(row),
-        epoch=row["epoch"],
-        granted_at=row["granted_at"],
-        expires_at=row["expires_at"],
-        reason=row["reason"],
-        task=row["task"],
-        base_commit=row["base_commit"],
-        base_blobs=json.loads(row["base_blobs"] or "{}"),
-        released_at=row["released_at"],
-        state=row["state"],
+        id_, pattern, kind, key, bool(exclusive), Holder(worktree, host, agent), epoch, granted_at,
+        expires_at, reason, task, base_commit,
+        json.loads(base_blobs) if base_blobs and base_blobs != "{}" else {}, released_at, state,
     )
 
 
