@@ -17,6 +17,7 @@ from typing import NamedTuple
 from gitcoord.errors import EnvironmentFailure, NotARepository
 
 EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
+MERGE_TREE_NEEDS = "predicting merges needs git 2.38 or later"
 ZERO_SHA = "0" * 40
 
 # Variables git exports to hooks that must not leak into git calls against another
@@ -222,6 +223,14 @@ class Repo(NamedTuple):
         proc = self.git("rev-parse", "--symbolic-full-name", name, "--", check=False)
         full = next((ln for ln in _lines(_out(proc)) if ln.startswith("refs/")), "")
         return full or f"refs/heads/{name}"
+
+    def full_ref(self, name: str) -> str | None:
+        """The full name of the ref ``name`` names (``main``: ``refs/heads/main``), or None
+        when it names no ref (a commit id, ``HEAD~2``)."""
+        if name.startswith("-"):
+            return None
+        proc = self.git("rev-parse", "--symbolic-full-name", name, "--", check=False)
+        return next((ln for ln in _lines(_out(proc)) if ln.startswith("refs/")), None)
 
     def merge_base(self, a: str, b: str) -> str | None:
         proc = self.git("merge-base", a, b, check=False)
@@ -612,6 +621,153 @@ class Repo(NamedTuple):
             i += 1
         return list(dict.fromkeys(out)), kinds
 
+    # ---- merge prediction (predict.py) -------------------------------------------
+    def worktree_tree(self, changed: Sequence[str]) -> str:
+        """The tree of this worktree's files as they are now: its index (HEAD's tree when it
+        has none) with the ``changed`` paths (what ``git status`` lists: staged, modified,
+        deleted, untracked) taken from the work tree, built in a temporary index
+        (``GIT_INDEX_FILE``, a copy). The real index and the files are only read; blobs
+        and trees are written to the object store."""
+        import shutil
+        import tempfile
+
+        with tempfile.TemporaryDirectory(prefix="gitcoord-index-") as tmp:
+            index = os.path.join(tmp, "index")
+            # (one shared index would be written next to the real one: not from here)
+            env = {"GIT_INDEX_FILE": index, "GIT_CONFIG_PARAMETERS": "'core.splitindex=false'"}
+            try:
+                # (its time too: git trusts an entry's stat data only when the file did not
+                # change in the same tick as the index was written, as for the real one)
+                shutil.copy2(self.git_dir / "index", index)
+            except FileNotFoundError:
+                if self.rev_parse("HEAD") is None:
+                    self.git("read-tree", "--empty", env=env)
+                else:
+                    self.git("read-tree", "HEAD", env=env)
+            # (an untracked nested repository is listed as 'dir/': not content we can stage)
+            listed = [p for p in changed if p and not p.endswith("/")]
+            if listed:
+                data = "".join(p + "\0" for p in listed).encode(errors="surrogateescape")
+                self.git("update-index", "--add", "--remove", "--replace", "-z", "--stdin", env=env, input=data)
+            return _out(self.git("write-tree", env=env)).strip()
+
+    def synthetic_commits(self, items: Sequence[tuple[str, str | None]]) -> list[str]:
+        """A commit object of each (tree, parent) -- no ref points at it -- so that git's
+        merge machinery, which merges commits, can merge uncommitted work. Author, date and
+        message are fixed, so the same tree on the same parent is the same commit (as
+        ``git commit-tree`` would write it). One git process; the trees must exist."""
+        if not items:
+            return []
+        import tempfile
+
+        who = "gitcoord <gitcoord@localhost> 0 +0000"
+        with tempfile.TemporaryDirectory(prefix="gitcoord-commits-") as tmp:
+            files = []
+            for k, (tree, parent) in enumerate(items):
+                f = os.path.join(tmp, str(k))
+                head = f"tree {tree}\n" + (f"parent {parent}\n" if parent else "")
+                with open(f, "w") as out:
+                    out.write(f"{head}author {who}\ncommitter {who}\n\ngitcoord: uncommitted changes\n")
+                files.append(f)
+            proc = self.git("hash-object", "-t", "commit", "-w", "--stdin-paths", input="".join(f + "\n" for f in files).encode())
+        shas = _out(proc).split()
+        if len(shas) != len(items):
+            raise GitError(f"git hash-object wrote {len(shas)} commits for {len(items)}")
+        return shas
+
+    def merge_bases(self, a: str, b: str) -> list[str]:
+        """Every best common ancestor of two commits (none: unrelated histories)."""
+        proc = self.git("merge-base", "--all", a, b, check=False)
+        return sorted(_out(proc).split()) if proc.returncode == 0 else []
+
+    def merge_bases_many(self, pairs: Sequence[tuple[str, str]]) -> dict[tuple[str, str], list[str]]:
+        """:meth:`merge_bases` of many pairs of commits in two git processes, not one a
+        pair: O, the best common ancestors of every commit named (``merge-base --octopus``),
+        and the graph of what they reach beyond O (``rev-list --parents``). A best common
+        ancestor of two of them lies in that graph or is in O. Without a common ancestor of
+        them all, one merge-base a pair."""
+        wanted = list(dict.fromkeys(pairs))
+        heads = list(dict.fromkeys(c for pair in wanted for c in pair))
+        if not wanted:
+            return {}
+        proc = self.git("merge-base", "--octopus", "--all", *heads, check=False)
+        octopus = _out(proc).split()
+        if proc.returncode != 0 or not octopus:
+            return {pair: self.merge_bases(*pair) for pair in wanted}
+        proc = self.git("rev-list", "--parents", *heads, "--not", *octopus, "--")
+        parents: dict[str, list[str]] = {}
+        for line in _lines(_out(proc)):
+            parts = line.split()
+            if parts:
+                parents[parts[0]] = parts[1:]
+        reach: dict[str, set[str]] = {}
+
+        def ancestors(c: str) -> set[str]:
+            """``c`` and its ancestors in the graph (empty when ``c`` is not in it)."""
+            if c not in reach:
+                seen: set[str] = set()
+                todo = [c] if c in parents else []
+                while todo:
+                    x = todo.pop()
+                    if x not in seen:
+                        seen.add(x)
+                        todo.extend(p for p in parents[x] if p in parents and p not in seen)
+                reach[c] = seen
+            return reach[c]
+
+        out: dict[tuple[str, str], list[str]] = {}
+        for a, b in wanted:
+            if a not in parents or b not in parents:  # (one reaches no further than O: an ancestor of the other)
+                out[(a, b)] = [b if a in parents else a]
+                continue
+            common = ancestors(a) & ancestors(b)  # (closed under "parent of")
+            below = {p for c in common for p in parents[c]}
+            out[(a, b)] = sorted((common - below) | (set(octopus) - below))
+        return out
+
+    def trees_of(self, commits: Iterable[str]) -> dict[str, str | None]:
+        """commit -> its tree (None when the commit is missing). One git process."""
+        wanted = list(dict.fromkeys(commits))
+        if not wanted:
+            return {}
+        proc = self.git(
+            "cat-file", "--batch-check=%(objectname) %(objecttype)",
+            input="".join(f"{c}^{{tree}}\n" for c in wanted).encode(),
+        )
+        out: dict[str, str | None] = {}
+        for c, line in zip(wanted, _lines(_out(proc))):
+            parts = line.split()
+            out[c] = parts[0] if len(parts) == 2 and parts[1] == "tree" else None
+        return out
+
+    def merge_tree(self, pairs: Sequence[tuple[str, str]]) -> list[MergeOutcome | GitError]:
+        """What merging each pair of commits would give, from ``git merge-tree --write-tree``
+        (git 2.38 or later; one process for all pairs with ``--stdin``, git 2.39 or later).
+        Nothing outside the object store is written. A pair git cannot merge gives its
+        GitError in its place; git without ``--write-tree`` raises GitError."""
+        if not pairs:
+            return []
+        if len(pairs) > 1:
+            data = "".join(f"{a} {b}\n" for a, b in pairs).encode()
+            proc = self.git("merge-tree", "--write-tree", "--name-only", "-z", "--stdin", input=data, check=False)
+            if proc.returncode == 0:
+                outcomes = _parse_merge_batch(zsplit(proc.stdout))
+                if len(outcomes) == len(pairs):
+                    return list(outcomes)
+            # (an older git without --stdin, or one pair it cannot merge: one at a time)
+        out: list[MergeOutcome | GitError] = []
+        for a, b in pairs:
+            proc = self.git("merge-tree", "--write-tree", "--name-only", "-z", a, b, check=False)
+            items = zsplit(proc.stdout)
+            if proc.returncode not in (0, 1) or not items:  # (a commit it cannot find: 1 too)
+                msg = proc.stderr.decode(errors="replace").strip()
+                if proc.returncode == 129:  # usage: this git has no --write-tree
+                    raise GitError(f"{MERGE_TREE_NEEDS} (git merge-tree --write-tree): {msg}")
+                out.append(GitError(f"git merge-tree {a[:10]} {b[:10]} failed: {msg}"))
+                continue
+            out.append(_parse_merge(items, 0, clean=proc.returncode == 0)[0])
+        return out
+
     # ---- hooks (install.py) -------------------------------------------------
     def hooks_path_config(self) -> str | None:
         """``core.hooksPath`` as git reads it (``~`` expanded), or None when unset."""
@@ -666,6 +822,72 @@ class Repo(NamedTuple):
         if proc.returncode == 1 and not proc.stdout:  # (exit 1: no such key)
             return [self.common_dir / "hooks"]
         return self.all_hooks_dirs()
+
+
+class MergeConflict(NamedTuple):
+    """One conflict git reports for a merge: its kind (content, add/add, modify/delete,
+    rename/delete, rename/rename, file/directory, ...), the paths, and git's message."""
+
+    kind: str
+    paths: tuple[str, ...]
+    message: str
+
+
+class MergeOutcome(NamedTuple):
+    clean: bool
+    tree: str  # the merge result (with conflict markers where it conflicts)
+    paths: tuple[str, ...]  # conflicted paths
+    conflicts: tuple[MergeConflict, ...]
+
+
+def _conflict_kind(kind: str, message: str) -> str:
+    """'CONFLICT (add/add): Merge conflict in x' -> 'add/add'; git's type for add/add is
+    'CONFLICT (contents)', so its message says more."""
+    for text in (message, kind):
+        if text.startswith("CONFLICT (") and ")" in text:
+            name = text[len("CONFLICT (") : text.index(")")]
+            return "content" if name in ("content", "contents") else name
+    return kind
+
+
+def _parse_merge(items: Sequence[str], i: int, *, clean: bool) -> tuple[MergeOutcome, int]:
+    """One result of ``merge-tree --write-tree --name-only -z`` from ``items[i]``: the tree,
+    then (when it conflicts) the conflicted paths, an empty item, and the messages
+    (a count, that many paths, a type, a message). Returns it and the next index."""
+    tree = items[i]
+    i += 1
+    if clean:
+        return MergeOutcome(True, tree, (), ()), i
+    paths: list[str] = []
+    while i < len(items) and items[i] != "":
+        paths.append(items[i])
+        i += 1
+    i += 1  # the empty item between the sections
+    conflicts: list[MergeConflict] = []
+    while i < len(items) and items[i].isdigit():
+        n = int(items[i])
+        mpaths = tuple(items[i + 1 : i + 1 + n])
+        kind, message = items[i + 1 + n], items[i + 2 + n]
+        i += 3 + n
+        if kind.startswith("CONFLICT"):
+            conflicts.append(MergeConflict(_conflict_kind(kind, message), mpaths, message.rstrip("\n")))
+    return MergeOutcome(False, tree, tuple(dict.fromkeys(paths)), tuple(conflicts)), i
+
+
+def _parse_merge_batch(items: Sequence[str]) -> list[MergeOutcome]:
+    """``merge-tree --stdin`` output: per merge, '1' (clean) or '0', the result as
+    :func:`_parse_merge` reads it, and an empty item."""
+    out: list[MergeOutcome] = []
+    i = 0
+    while i < len(items):
+        status = items[i]
+        if status not in ("0", "1"):
+            break
+        outcome, i = _parse_merge(items, i + 1, clean=status == "1")
+        out.append(outcome)
+        if i < len(items) and items[i] == "":
+            i += 1
+    return out
 
 
 class WorktreeEntry(NamedTuple):
