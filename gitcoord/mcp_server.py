@@ -167,10 +167,11 @@ def build(directory: str, agent: str | None) -> MCPServer[Any]:
     def check(
         range: Annotated[str | None, Field(description="Check every commit of A..B (or one commit) instead of the index.")] = None,
         push: Annotated[str | None, Field(description="Check what pushing the current branch to this remote would add.")] = None,
+        predict: Annotated[bool, Field(description="Also predict merge conflicts with other worktrees (warnings, never a refusal).")] = False,
     ) -> Result:
         """Run the commit hook's checks now (default: the staged index): other holders'
         leases, stale reads, the read set. ok: false lists each violation and the fixes."""
-        return t.run(lambda ctx: operations.check(ctx, range_=range, remote=push))
+        return t.run(lambda ctx: operations.check(ctx, range_=range, remote=push, predict=predict))
 
     @server.tool(annotations=writes)
     def claim(
@@ -234,10 +235,11 @@ def build(directory: str, agent: str | None) -> MCPServer[Any]:
         worktree: Annotated[str | None, Field(description="Only this worktree (a path).")] = None,
         agent: Annotated[str | None, Field(description="Only this agent's worktrees.")] = None,
         since: Annotated[str, Field(description=f"How far back refusals and bypasses count, {_OPTIONAL_DURATION}.")] = "1d",
+        predict: Annotated[bool, Field(description="Predict merge conflicts between worktrees and against the integration ref.")] = True,
     ) -> Result:
         """Who holds what and where work collides: worktrees, claims, leases, and
-        conflicts, each with its severity and next step."""
-        return t.run(lambda ctx: operations.status(ctx, worktree=worktree, agent=agent, since=since))
+        conflicts (merge conflicts predicted), each with its severity and next step."""
+        return t.run(lambda ctx: operations.status(ctx, worktree=worktree, agent=agent, since=since, predict=predict))
 
     @server.tool(annotations=writes)
     def send(

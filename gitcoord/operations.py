@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from gitcoord.claude_settings import SettingsResult
     from gitcoord.leases import GrantResult
     from gitcoord.protocol import Written
-    from gitcoord.status import StatusReport
+    from gitcoord.status import StatusConflict, StatusReport
     from gitcoord.store.tasks_api import Claim, Task
     from gitcoord.worktrees import AddResult, RemoveResult, WorktreeInfo
 
@@ -120,9 +120,16 @@ def read(ctx: Context, paths: Sequence[str]) -> Outcome[list[Read]]:
 
 # ---------------------------------------------------------------- checks
 def check(
-    ctx: Context, *, staged: bool = False, range_: str | None = None, remote: str | None = None
-) -> Outcome[Report]:
-    """The hooks' checks by hand: the index (default), a range, or a push to a remote."""
+    ctx: Context,
+    *,
+    staged: bool = False,
+    range_: str | None = None,
+    remote: str | None = None,
+    predict: bool = False,
+) -> Outcome[tuple[Report, list[StatusConflict]]]:
+    """The hooks' checks by hand: the index (default), a range, or a push to a remote;
+    with ``predict``, also the merge conflicts predicted for what is checked (warnings,
+    never a refusal: the document's ``predicted_conflicts``)."""
     from gitcoord import checks
 
     if staged + (range_ is not None) + (remote is not None) > 1:
@@ -135,7 +142,23 @@ def check(
         report = checks.check_remote(ctx, remote)
     else:
         report = checks.check_staged(ctx)
-    return Outcome(report.to_json(), report)
+    predicted = _predicted(ctx, range_, remote) if predict else []
+    if predict:
+        report.extra["predicted_conflicts"] = [c.to_json() for c in predicted]
+    return Outcome(report.to_json(), (report, predicted))
+
+
+def _predicted(ctx: Context, range_: str | None, remote: str | None) -> list[StatusConflict]:
+    """Predicted merge conflicts of what is checked: the commit a range ends at, the HEAD a
+    push sends, else the worktree's commits and uncommitted changes."""
+    from gitcoord import status
+
+    commit = None
+    if range_:
+        commit = ctx.repo.rev_parse(range_.split("..")[-1].lstrip(".") or "HEAD")
+    elif remote:
+        commit = ctx.repo.head()
+    return status.branch_conflicts(ctx, commit)
 
 
 # ---------------------------------------------------------------- tasks and claims
@@ -281,14 +304,20 @@ def unblock(ctx: Context, task_id: str) -> Outcome[Task]:
 
 # ---------------------------------------------------------------- status, messages, audit
 def status(
-    ctx: Context, *, worktree: str | None = None, agent: str | None = None, since: str = "1d"
+    ctx: Context,
+    *,
+    worktree: str | None = None,
+    agent: str | None = None,
+    since: str = "1d",
+    predict: bool = True,
 ) -> Outcome[StatusReport]:
-    """``worktree``: a path (relative to where the caller stands) of one worktree to show."""
+    """``worktree``: a path (relative to where the caller stands) of one worktree to show;
+    ``predict``: predict merge conflicts (git merge-tree)."""
     from gitcoord import status as status_mod
 
     recent = parse_duration(since)
     wt = None if worktree is None else str((ctx.cwd / worktree).resolve())
-    report = status_mod.collect(ctx, worktree=wt, agent=agent, recent=recent)
+    report = status_mod.collect(ctx, worktree=wt, agent=agent, recent=recent, predict=predict)
     return Outcome(report.to_json(), report)
 
 

@@ -143,7 +143,7 @@ EVENT_COLUMNS = ["seq", "time", "kind", "agent", "subject", "shas"]
 
 
 # ---------------------------------------------------------------- status
-_SEVERITY_STYLE = {"error": ("✗", "bold red"), "warning": ("!", "yellow")}
+_SEVERITY_STYLE = {"error": ("✗", "bold red"), "warning": ("!", "yellow"), "info": ("·", "dim")}
 STATUS_MAX_LEASES = 20  # the status view lists the soonest to expire; `gitcoord leases` lists all
 
 
@@ -171,6 +171,9 @@ def status_view(report: Any) -> Any:
         verdict.append(f"{n_err} error(s)", style="bold red" if n_err else "")
         verdict.append(", ")
         verdict.append(f"{n_warn} warning(s)", style="yellow" if n_warn else "")
+        n_info = len(report.conflicts) - n_err - n_warn
+        if n_info:
+            verdict.append(f", {n_info} info")
     else:
         verdict.append("no conflicts", style="bold green")
     parts.append(verdict)
@@ -260,3 +263,35 @@ def print_status(report: Any) -> None:
     from rich.console import Console
 
     Console(highlight=False).print(status_view(report))
+
+
+# ---------------------------------------------------------------- predict
+def print_predictions(report: Any) -> None:
+    """``gitcoord predict``: one line per merge predicted, conflicts first, each with its
+    next step (plain text: it is read by agents as often as by people)."""
+    preds = report.predictions or []
+    target = report.target
+    against = f"{target.label} @ {target.tip[:10]}" if target else "(no integration ref)"
+    n_conf = sum(not x.clean and x.error is None for x in preds)
+    line(f"gitcoord predict  against {against}  ·  {len(preds)} merge(s) predicted, {n_conf} conflict(s)")
+    steps = {
+        frozenset(c.worktrees) | ({c.details.get("against")} if len(c.worktrees) == 1 else set()): c.next_step
+        for c in report.conflicts
+        if c.kind == "merge_conflict"
+    }
+    order = sorted(preds, key=lambda x: (x.clean, x.error is not None, x.ours, x.theirs))
+    for x in order:
+        pair = f"{x.ours_label} + {x.theirs_label}"
+        if x.error is not None:
+            line(f" ? unknown   {pair}: {x.error}")
+        elif x.clean:
+            line(f" ✓ clean     {pair}")
+        else:
+            kinds = x.kinds_by_path()
+            what = ", ".join(f"{p} ({', '.join(kinds[p]) or 'conflict'})" for p in x.paths)
+            line(f" ✗ conflict  {pair}: {what}")
+            step = steps.get(frozenset((x.ours, x.theirs)))
+            if step:
+                line(f"             next: {step}")
+    if not preds:
+        line(" nothing to predict: no two worktrees changed a common path, none is behind")

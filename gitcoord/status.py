@@ -22,6 +22,8 @@ from gitcoord.gitrepo import Repo, WorktreeEntry
 from gitcoord.jobs import Job, Pool
 from gitcoord.leases import vanished, void
 from gitcoord.models import Event, Holder, Lease, iso
+from gitcoord.predict import Prediction, Target, Work, describe
+from gitcoord.predict import predict as predict_merges
 from gitcoord.staleness import StalePath, stale_paths
 from gitcoord.store.base import EventQuery
 from gitcoord.store.tasks_api import Claim, Task
@@ -80,8 +82,8 @@ class WorktreeState:
 
 @dataclass
 class StatusConflict:
-    kind: str  # hooks | lease_violation | overlap | stale_base | abandoned | refusal | bypass | violation
-    severity: str  # error | warning
+    kind: str  # hooks | lease_violation | merge_conflict | overlap | stale_base | abandoned | refusal | bypass | violation
+    severity: str  # error | warning | info
     summary: str
     worktrees: list[str]
     paths: list[str]
@@ -110,6 +112,8 @@ class StatusReport:
     leases: list[Lease]
     messages: dict[str, int]
     conflicts: list[StatusConflict]
+    predictions: list[Prediction] | None = None  # None: not asked for
+    target: Target | None = None  # what the worktrees' merges were predicted against
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -127,6 +131,7 @@ class StatusReport:
                 "conflicts": len(self.conflicts),
                 "errors": sum(c.severity == "error" for c in self.conflicts),
                 "warnings": sum(c.severity == "warning" for c in self.conflicts),
+                "info": sum(c.severity == "info" for c in self.conflicts),
             },
         }
 
@@ -176,12 +181,21 @@ def collect(
     worktree: str | None = None,
     agent: str | None = None,
     recent: float = DEFAULT_RECENT,
+    predict: bool = True,
+    against: str | None = None,
+    focus: str | None = None,
+    focus_commit: str | None = None,
 ) -> StatusReport:
+    """The whole view. ``predict``: merge-conflict predictions (SPEC section 10), against
+    ``against`` (a ref or commit) instead of the integration tip when given; ``focus``
+    (a worktree path): only predictions that involve it, with its side taken at
+    ``focus_commit`` (what a push sends) instead of its commits and uncommitted work."""
     repo = ctx.repo
     entries = repo.worktree_entries()
     if worktree is not None and all(str(e.path) != worktree for e in entries):
         raise BadInput(f"no worktree {worktree} (see `gitcoord worktree list`)")
     live = {str(e.path) for e in entries if _exists(e)}
+    target = _target(repo, against) if against is not None else None
 
     # git, every worktree at once: started first, it runs while the store is read. (A job
     # waits only for jobs submitted before it, which a worker has already taken.)
@@ -200,8 +214,15 @@ def collect(
         states = _states(entries, live, dirty_jobs, fork_jobs, view, ctx.host)
         leases, void_leases = _split_void(repo, view.leases)
         stale_jobs = _start_stale(repo, pool, integration, tip, states, leases, ctx.host)
+        if target is None and tip is not None:
+            target = Target(integration, tip)
+        predictions: list[Prediction] | None = None
+        if predict:
+            predictions = _predict(repo, pool, states, target, integration, focus, focus_commit)
         conflicts = _unenforced(repo, states)
-        conflicts += _conflicts(repo, integration, tip, states, leases, void_leases, view, stale_jobs, ctx.host)
+        conflicts += _conflicts(
+            repo, integration, tip, states, leases, void_leases, view, stale_jobs, predictions, ctx.host
+        )
 
     # --- filters ----------------------------------------------------------------------
     claims, messages = view.claims, view.messages
@@ -216,6 +237,8 @@ def collect(
         leases = [lease for lease in leases if lease.holder.worktree in wanted or lease.holder.agent == agent]
         claims = [c for c in claims if c.holder.worktree in wanted or c.holder.agent == agent]
         conflicts = [c for c in conflicts if wanted.intersection(c.worktrees)]
+        if predictions is not None:
+            predictions = [x for x in predictions if wanted.intersection((x.ours, x.theirs))]
         agents = {s.agent for s in states}
         messages = {k: v for k, v in messages.items() if k == agent or k in agents}
 
@@ -228,7 +251,20 @@ def collect(
         leases=leases,
         messages=messages,
         conflicts=conflicts,
+        predictions=predictions,
+        target=target,
     )
+
+
+def _target(repo: Repo, against: str) -> Target:
+    """``--against``: a ref (or any commit-ish) that names a commit, else bad input."""
+    if not against or against.startswith("-"):
+        raise BadInput(f"--against {against!r} names no commit")
+    sha = repo.rev_parse(against)
+    if sha is None:
+        raise BadInput(f"--against {against!r} names no commit here (a branch, tag or commit)")
+    full = repo.full_ref(against)
+    return Target(full or against, sha)
 
 
 def _exists(entry: WorktreeEntry) -> bool:
@@ -376,6 +412,107 @@ def _start_stale(
     return jobs
 
 
+def _predict(
+    repo: Repo,
+    pool: Pool,
+    states: list[WorktreeState],
+    target: Target | None,
+    integration: str,
+    focus: str | None,
+    focus_commit: str | None,
+) -> list[Prediction]:
+    works: list[Work] = []
+    for s in states:
+        if not s.exists or not s.head:
+            continue
+        behind = (s.behind > 0) if target is not None and target.ref == integration else None
+        if s.path == focus and focus_commit is not None:
+            changed = frozenset(repo.changed_since_fork(focus_commit, target.tip)) if target else frozenset()
+            works.append(Work(s.path, s.agent, Path(s.path), focus_commit, (), changed, None))
+            continue
+        works.append(Work(s.path, s.agent, Path(s.path), s.head, tuple(s.dirty), frozenset(s.changed()), behind))
+    return predict_merges(repo, works, target, pool=pool, focus=focus)
+
+
+def _merge_conflict(
+    x: Prediction, by_path: dict[str, WorktreeState], index: paths.LeaseIndex[Lease], integration: str
+) -> StatusConflict:
+    """A predicted conflict. Against the integration ref: rebase now, while the conflict is
+    small. Between two worktrees: one goes first -- the one that leases any of the paths
+    (if only one does), else the one with more commits -- and the other waits for its
+    lease to end (``lease --wait``) and rebases after its merge."""
+    what = describe(x, _shown)
+    plist = list(x.paths)
+    details: dict[str, Any] = {
+        "against": x.theirs,
+        "conflicts": [c.to_json() for c in x.conflicts],
+        "merge_bases": list(x.merge_bases),
+        "trees": list(x.trees),
+        "cached": x.cached,
+    }
+    if x.against_ref:
+        return StatusConflict(
+            kind="merge_conflict",
+            severity="error",
+            summary=f"{x.ours_label}'s work will conflict with {x.theirs_label} when merged: {what}",
+            worktrees=[x.ours],
+            paths=plist,
+            next_step=f"{_git_c(x.ours)} rebase --autostash {_short(integration) if x.theirs == integration else _quote(x.theirs_label)}",
+            details=details,
+        )
+    a, b = by_path[x.ours], by_path[x.theirs]
+    leasing = [
+        w for w in (a, b)
+        if any(lease.holder.worktree == w.path for p in plist for _, lease in index.match(p))
+    ]
+    first = leasing[0] if len(leasing) == 1 else (b if b.ahead > a.ahead else a)
+    second = b if first is a else a
+    shown = " ".join(_quote(p) for p in plist[:MAX_PATHS_SHOWN])
+    if leasing:
+        step = f"{_gc_c(second.path)} lease {shown} --wait 30m"
+    else:
+        step = f"{_gc_c(first.path)} lease {shown}"
+    return StatusConflict(
+        kind="merge_conflict",
+        severity="error",
+        summary=(
+            f"{a.agent} and {b.agent} will conflict when merged: {what};"
+            f" {first.agent} goes first, {second.agent} rebases after"
+        ),
+        worktrees=[x.ours, x.theirs],
+        paths=plist,
+        next_step=step,
+        details=details,
+    )
+
+
+def predictions_json(report: StatusReport) -> dict[str, Any]:
+    """``gitcoord predict --json``: every merge predicted, and the conflicts with their
+    next steps."""
+    preds = report.predictions or []
+    target = report.target
+    return {
+        "time": iso(report.now),
+        "against": {"ref": target.ref, "tip": target.tip} if target else None,
+        "predictions": [x.to_json() for x in preds],
+        "conflicts": [c.to_json() for c in report.conflicts if c.kind in ("merge_conflict", "overlap")],
+        "summary": {
+            "merges": len(preds),
+            "conflicts": sum(not x.clean and x.error is None for x in preds),
+            "clean": sum(x.clean for x in preds),
+            "unknown": sum(x.error is not None for x in preds),
+        },
+    }
+
+
+def branch_conflicts(ctx: Context, commit: str | None = None) -> list[StatusConflict]:
+    """``check --predict``: the merge conflicts this worktree's work (or ``commit``, what a
+    push sends) is predicted to have with another worktree or the integration ref."""
+    here = str(ctx.repo.root)
+    report = collect(ctx, focus=here, focus_commit=commit)
+    return [c for c in report.conflicts if c.kind == "merge_conflict" and here in c.worktrees]
+
+
 def _installed_hook_paths(repo: Repo) -> frozenset[str]:
     """With a relative core.hooksPath, ``gitcoord install`` writes its shims (and moves
     hooks it chains to ``*.legacy``) inside every worktree: those are not anybody's work."""
@@ -419,6 +556,7 @@ def _conflicts(
     void_leases: list[Lease],
     view: _StoreView,
     stale_jobs: dict[str, Job[list[StalePath]]],
+    predictions: list[Prediction] | None,
     host: str,
 ) -> list[StatusConflict]:
     """Every conflict, most severe first. ``leases``: the enforced ones (``void_leases``,
@@ -468,7 +606,21 @@ def _conflicts(
             )
         )
 
-    # 2. the same path changed in two or more worktrees, with no lease on it
+    # 2. predicted merge conflicts (SPEC section 10)
+    conflicted: dict[frozenset[str], set[str]] = defaultdict(set)  # pair -> paths that conflict
+    predicted: set[frozenset[str]] = set()  # pairs git could merge (cleanly or not)
+    for x in predictions or []:
+        if x.error is not None:
+            continue
+        pair = frozenset((x.ours, x.theirs))
+        predicted.add(pair)
+        if not x.clean:
+            conflicted[pair].update(x.paths)
+            out.append(_merge_conflict(x, by_path, index, integration))
+
+    # 3. the same path changed in two or more worktrees, with no lease on it: at info
+    #    when git merges it cleanly between each two of them, else a warning (or, where
+    #    it conflicts, the merge_conflict says so)
     changed_in: dict[str, list[str]] = defaultdict(list)
     for s in states:
         for path in s.changed():
@@ -478,19 +630,27 @@ def _conflicts(
         if len(wts) > 1 and not index.match(path):
             groups[tuple(wts)].append(path)
     for group, plist in groups.items():
-        agents = [by_path[w].agent for w in group]
+        agents = " and ".join(by_path[w].agent for w in group)
+        pairs = [frozenset((a, b)) for i, a in enumerate(group) for b in group[i + 1 :]]
+        if predictions is None or not all(pair in predicted for pair in pairs):
+            severity, summary = "warning", f"{agents} both changed {_shown(plist)} (no lease): a merge conflict in waiting"
+        else:
+            plist = [p for p in plist if not any(p in conflicted[pair] for pair in pairs)]
+            if not plist:
+                continue
+            severity, summary = "info", f"{agents} both changed {_shown(plist)} (no lease): git merges them cleanly"
         out.append(
             StatusConflict(
                 kind="overlap",
-                severity="warning",
-                summary=f"{' and '.join(agents)} both changed {_shown(plist)} (no lease): a merge conflict in waiting",
+                severity=severity,
+                summary=summary,
                 worktrees=list(group),
                 paths=plist,
                 next_step=f"{_gc_c(group[0])} lease {' '.join(_quote(p) for p in plist[:MAX_PATHS_SHOWN])}",
             )
         )
 
-    # 3. stale bases: leased or changed paths that moved on the integration ref
+    # 4. stale bases: leased or changed paths that moved on the integration ref
     for s in states:
         if s.path not in stale_jobs:
             continue
@@ -514,7 +674,7 @@ def _conflicts(
             )
         )
 
-    # 4. expired leases or claims whose worktree still has unmerged work
+    # 5. expired leases or claims whose worktree still has unmerged work
     active_keys = {(lease.holder.worktree, lease.holder.host, lease.pattern) for lease in leases} if lapsed else set()
     lapsed_by_wt: dict[str, list[Lease]] = defaultdict(list)
     for lease in void_leases:
@@ -581,7 +741,7 @@ def _conflicts(
             )
         )
 
-    # 5. recent refusals, bypasses and violations from the audit trail
+    # 6. recent refusals, bypasses and violations from the audit trail
     for ev in events:
         if ev.kind == "commit.violation":
             kind, severity = "violation", "error"
@@ -618,6 +778,6 @@ def _conflicts(
             )
         )
 
-    order = {"error": 0, "warning": 1}
-    out.sort(key=lambda c: order.get(c.severity, 2))
+    order = {"error": 0, "warning": 1, "info": 2}
+    out.sort(key=lambda c: order.get(c.severity, 3))
     return out

@@ -63,12 +63,13 @@ def test_shared_co_owners_do_not_conflict(project: Project) -> None:
 
 
 def test_same_path_changed_in_two_worktrees_without_lease(project: Project) -> None:
+    """Without merge prediction (tests/test_predict.py has it), an overlap is a warning."""
     a, b = project.wt("wt-a"), project.wt("wt-b")
     assert run_cli(project.main, "init").code == 0
     write(a, {"docs/guide.md": "# a\n"})
     write(b, {"docs/guide.md": "# b\n"})
     git(b, "commit", "-qam", "b guide")
-    doc = status(project.main).json()
+    doc = status(project.main, "--no-predict").json()
     (c,) = [c for c in doc["conflicts"] if c["kind"] == "overlap"]
     assert c["severity"] == "warning"
     assert c["paths"] == ["docs/guide.md"]
@@ -76,8 +77,10 @@ def test_same_path_changed_in_two_worktrees_without_lease(project: Project) -> N
     assert " lease docs/guide.md" in c["next_step"]
     # once one of them leases it, it is a lease conflict instead
     run_cli(a, "lease", "docs/guide.md")
-    doc = status(project.main).json()
+    doc = status(project.main, "--no-predict").json()
     assert kinds(doc) == ["lease_violation"]
+    # (and git says the two will conflict when merged)
+    assert kinds(status(project.main).json()) == ["lease_violation", "merge_conflict"]
 
 
 def test_stale_base(project: Project) -> None:

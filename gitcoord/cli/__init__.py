@@ -1,5 +1,5 @@
 """The command line: a click group whose commands live one family a module in this
-package (leases, audit, status, setup, tasks, worktrees, messages, hooks, check), thin
+package (leases, audit, status, predict, setup, tasks, worktrees, messages, hooks, check), thin
 over the core; output through :mod:`gitcoord.render`.
 
 The command modules import :mod:`gitcoord.cli.base` (what they share), never this module,
@@ -21,6 +21,7 @@ from gitcoord.cli import (
     hooks,
     leases,
     messages,
+    predict,
     setup,
     status,
     tasks,
@@ -122,6 +123,6 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(3)
 
 
-for _module in (setup, leases, status, audit, tasks, worktrees, messages, hooks, check, agents):
+for _module in (setup, leases, status, predict, audit, tasks, worktrees, messages, hooks, check, agents):
     for _command in _module.COMMANDS:
         cli.add_command(_command)

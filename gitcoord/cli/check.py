@@ -16,9 +16,10 @@ from gitcoord.cli.base import Obj, pass_obj, passthrough
 @click.option("--range", "range_", metavar="A..B", help="Every commit of A..B (or one commit).")
 @click.option("--push", "remote", metavar="REMOTE", help="What pushing the current branch to REMOTE would add.")
 @click.option("--json", "json_out", is_flag=True, help="Print one JSON document (same as gitcoord --json check).")
+@click.option("--predict", is_flag=True, help="Also warn of merge conflicts predicted with other worktrees (never refuses).")
 @pass_obj
 def check_cmd(
-    obj: Obj, staged: bool, range_: str | None, remote: str | None, json_out: bool
+    obj: Obj, staged: bool, range_: str | None, remote: str | None, json_out: bool, predict: bool
 ) -> None:
     """Run the hooks' checks by hand: leases, stale reads, read set, requireLease.
 
@@ -29,16 +30,19 @@ def check_cmd(
       gitcoord check
       gitcoord check --range main..HEAD
       gitcoord check --push origin --json
+      gitcoord check --push origin --predict
     """
     from gitcoord import checks, operations
 
-    out = operations.check(obj.ctx(), staged=staged, range_=range_, remote=remote)
-    report = out.data
+    out = operations.check(obj.ctx(), staged=staged, range_=range_, remote=remote, predict=predict)
+    report, predicted = out.data
     if obj.json or json_out:
         render.emit_json(out.doc)
     else:
         if report.warnings:
             render.warn(checks.warning_text(report))
+        for c in predicted:
+            render.warn(f"gitcoord: warning: {c.kind}: {c.summary}\ngitcoord: hint: {c.next_step}")
         if report.errors:
             render.line(checks.refusal_text(report, "check"))
         else:
@@ -46,6 +50,7 @@ def check_cmd(
             render.line(f"ok: {what}, {len(report.paths())} path(s): no violations")
     if report.errors:
         sys.exit(1)
+
 
 def _hookimpl() -> Callable[[list[str]], int]:
     from gitcoord import hookimpl

@@ -18,7 +18,7 @@ def _finite_watch(value: float | None) -> float | None:
 
 
 @click.command()
-@click.option("--exit-code", is_flag=True, help="Exit 1 when any conflict exists (for CI and scripts).")
+@click.option("--exit-code", is_flag=True, help="Exit 1 when any error or warning exists (for CI and scripts).")
 @click.option(
     "--watch",
     type=click.FloatRange(min=0.2, max=86400.0),  # (and not NaN: _finite_watch)
@@ -32,6 +32,10 @@ def _finite_watch(value: float | None) -> float | None:
 @click.option("--worktree", "worktree_filter", metavar="PATH", help="Only this worktree.")
 @click.option("--agent", "agent_filter", metavar="NAME", help="Only this agent's worktrees.")
 @click.option("--since", metavar="WHEN", default="1d", show_default=True, help="How far back refusals, bypasses and violations count.")
+@click.option(
+    "--predict/--no-predict", default=True, show_default=True,
+    help="Predict merge conflicts between worktrees and against the integration ref (git merge-tree).",
+)
 @pass_obj
 def status(
     obj: Obj,
@@ -40,10 +44,12 @@ def status(
     worktree_filter: str | None,
     agent_filter: str | None,
     since: str,
+    predict: bool,
 ) -> None:
     """Who holds what, and where work collides: worktrees, claims, leases, conflicts.
 
-    Each conflict names its severity and the next step (a command).
+    Each conflict names its severity and the next step (a command). Merge conflicts
+    are predicted with git merge-tree (git 2.38 or later), results cached.
 
     \b
     Example:
@@ -56,7 +62,9 @@ def status(
     ctx = obj.ctx()
 
     def snap() -> Any:
-        return operations.status(ctx, worktree=worktree_filter, agent=agent_filter, since=since).data
+        return operations.status(
+            ctx, worktree=worktree_filter, agent=agent_filter, since=since, predict=predict
+        ).data
 
     if watch is not None and not obj.json:
         import time
@@ -79,13 +87,13 @@ def status(
                     time.sleep(watch)
         except KeyboardInterrupt:
             return
-    out = operations.status(ctx, worktree=worktree_filter, agent=agent_filter, since=since)
+    out = operations.status(ctx, worktree=worktree_filter, agent=agent_filter, since=since, predict=predict)
     report = out.data
     if obj.json:
         render.emit_json(out.doc)
     else:
         render.print_status(report)
-    if exit_code and report.conflicts:
+    if exit_code and any(c.severity in ("error", "warning") for c in report.conflicts):
         sys.exit(1)
 
 
