@@ -210,9 +210,12 @@ def collect(
             for head in dict.fromkeys(e.head for e in entries if str(e.path) in live and e.head)
         }
         view = _read_store(ctx, recent)
+        leases, void_leases = _split_void(repo, view.leases)
+        index: paths.LeaseIndex[Lease] = paths.LeaseIndex()  # (built while git runs)
+        for lease in leases:
+            index.add(paths.stored_pattern(lease.pattern, lease.kind, lease.key), lease)
         integration, tip = ref.result()
         states = _states(entries, live, dirty_jobs, fork_jobs, view, ctx.host)
-        leases, void_leases = _split_void(repo, view.leases)
         stale_jobs = _start_stale(repo, pool, integration, tip, states, leases, ctx.host)
         if target is None and tip is not None:
             target = Target(integration, tip)
@@ -221,7 +224,7 @@ def collect(
             predictions = _predict(repo, pool, states, target, integration, focus, focus_commit)
         conflicts = _unenforced(repo, states)
         conflicts += _conflicts(
-            repo, integration, tip, states, leases, void_leases, view, stale_jobs, predictions, ctx.host
+            repo, integration, tip, states, leases, index, void_leases, view, stale_jobs, predictions, ctx.host
         )
 
     # --- filters ----------------------------------------------------------------------
@@ -553,19 +556,17 @@ def _conflicts(
     tip: str | None,
     states: list[WorktreeState],
     leases: list[Lease],
+    index: paths.LeaseIndex[Lease],
     void_leases: list[Lease],
     view: _StoreView,
     stale_jobs: dict[str, Job[list[StalePath]]],
     predictions: list[Prediction] | None,
     host: str,
 ) -> list[StatusConflict]:
-    """Every conflict, most severe first. ``leases``: the enforced ones (``void_leases``,
-    of worktrees that are gone, are reported for `gitcoord gc`)."""
+    """Every conflict, most severe first. ``leases``: the enforced ones, in ``index``
+    (``void_leases``, of worktrees that are gone, are reported for `gitcoord gc`)."""
     out: list[StatusConflict] = []
     lapsed, lapsed_claims, events = view.lapsed, view.lapsed_claims, view.events
-    index: paths.LeaseIndex[Lease] = paths.LeaseIndex()
-    for lease in leases:
-        index.add(paths.stored_pattern(lease.pattern, lease.kind, lease.key), lease)
     by_path = {s.path: s for s in states}
 
     # 1. changes on paths another worktree leases
