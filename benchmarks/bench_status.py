@@ -17,6 +17,7 @@ Bytecode is compiled first (``compileall``), as an installed package has it.
 from __future__ import annotations
 
 import compileall
+import json
 import os
 import resource
 import sqlite3
@@ -126,6 +127,16 @@ def _med(xs: list[tuple[float, float]], k: int) -> float:
     return statistics.median(x[k] for x in xs)
 
 
+def _cells(a: list[tuple[float, float]], b: list[tuple[float, float]], target: float) -> list[str]:
+    """Table cells, wall then CPU: b's median, a's median, the ratio a/b and its verdict."""
+    cells: list[str] = []
+    for k in (0, 1):
+        r = _ratio(a, b, k)
+        verdict = "met" if r <= target else "NOT met"
+        cells += [f"{_med(b, k) * 1000:,.0f} ms", f"{_med(a, k) * 1000:,.0f} ms", f"**{r:.2f}x** {verdict}"]
+    return cells
+
+
 def floor_section(quick: bool) -> str:
     """Issue 13: status against its git floor at 5 and 50 worktrees."""
     from gitcoord.jobs import width
@@ -162,13 +173,7 @@ def floor_section(quick: bool) -> str:
                 },
                 rounds,
             )
-            ref, st = m["reference"], m["status"]
-            cells = [str(n)]
-            for k, target in ((0, 2.0), (1, 2.0)):
-                r = _ratio(st, ref, k)
-                cells += [f"{_med(ref, k) * 1000:,.0f} ms", f"{_med(st, k) * 1000:,.0f} ms",
-                          f"**{r:.2f}x** {'met' if r <= target else 'NOT met'}"]
-            rows.append("| " + " | ".join(cells) + " |")
+            rows.append("| " + " | ".join([str(n), *_cells(m["status"], m["reference"], 2.0)]) + " |")
     return "\n".join(
         [
             "## `gitcoord status` against its git floor",
@@ -191,9 +196,90 @@ def floor_section(quick: bool) -> str:
     )
 
 
+def _prediction_fixture(base: Path, n_files: int, n_worktrees: int) -> Path:
+    """A wide tree plus 20 shared files of 240 lines; worktree i makes 10 commits over
+    shared files i..i+4 (mod 20), each in lines of its own, except that worktrees 2k and
+    2k+1 both change line 240 of shared file 2k+1 (a conflict: 10 pairs); one more change
+    of its own stays uncommitted; main moves on by one unrelated commit."""
+    main = wide_tree(base, n_files=n_files)
+    shared = [f"shared/s{k:02d}.py" for k in range(20)]
+    body = [f"line {n}\n" for n in range(1, 241)]
+    for path in shared:
+        (main / path).parent.mkdir(parents=True, exist_ok=True)
+        (main / path).write_text("".join(body))
+    git(main, "add", "shared")
+    git(main, "commit", "-qm", "shared files")
+    subprocess.run([sys.executable, "-m", "gitcoord", "init"], cwd=main, env=_env(), check=True, capture_output=True)
+    for i in range(n_worktrees):
+        wt = base / f"wt{i:02d}"
+        git(main, "worktree", "add", "-q", "-b", wt.name, str(wt), "main")
+        mine = [shared[(i + j) % 20] for j in range(5)]
+        for c in range(10):
+            path = wt / mine[c % 5]
+            lines = path.read_text().splitlines(keepends=True)
+            lines[i * 10 + c // 5] = f"worktree {i} commit {c}\n"
+            path.write_text("".join(lines))
+            if c == 9:  # the pair's conflict
+                last = wt / shared[2 * (i // 2) + 1]
+                lines = last.read_text().splitlines(keepends=True)
+                lines[239] = f"worktree {i} was here last\n"
+                last.write_text("".join(lines))
+            git(wt, "commit", "-qam", f"worktree {i}, commit {c}")
+        path = wt / mine[4]
+        lines = path.read_text().splitlines(keepends=True)
+        lines[i * 10 + 5] = f"worktree {i}, not committed yet\n"
+        path.write_text("".join(lines))
+    (main / "pkg000" / "mod000.py").write_text("main moved on\n")
+    git(main, "commit", "-qam", "main moves on")
+    return main
+
+
+def prediction_section(quick: bool) -> str:
+    """Issue 14: status with merge prediction against status without it, cache cold and warm."""
+    n_files = 2_000 if quick else 10_000
+    n_worktrees = 20
+    rounds = 3 if quick else 7
+    with tempfile.TemporaryDirectory(prefix="gitcoord-bench-predict-") as tmp:
+        main = _prediction_fixture(Path(tmp), n_files, n_worktrees)
+        cache = main / ".git" / "gitcoord" / "predict-cache.json"
+        status = [sys.executable, "-m", "gitcoord", "--json", "status"]
+        cold = ["sh", "-c", f'rm -f "{cache}" && exec "$@"', "sh", *status]
+        m = _rounds(
+            {"without": ([*status, "--no-predict"], main), "cold": (cold, main), "warm": (status, main)},
+            rounds,
+        )
+        doc = json.loads(subprocess.run(status, cwd=main, env=_env(), check=True, capture_output=True).stdout)
+    merges = [c for c in doc["conflicts"] if c["kind"] == "merge_conflict"]
+    infos = [c for c in doc["conflicts"] if c["kind"] == "overlap" and c["severity"] == "info"]
+    rows = []
+    for name, target in (("cold", 2.0), ("warm", 1.1)):
+        cells = [f"with prediction, cache {name}", *_cells(m[name], m["without"], target), f"<= {target}x"]
+        rows.append("| " + " | ".join(cells) + " |")
+    return "\n".join(
+        [
+            "## `gitcoord status`: predicting merge conflicts",
+            "",
+            f"`benchmarks/bench_status.py{' --quick' if quick else ''}`: a repository of {n_files:,} files and"
+            f" {n_worktrees} worktrees, each with 10 commits over 5 of 20 shared files (every worktree shares"
+            " files with 8 others) and one uncommitted change; main one commit ahead of them all."
+            f" A status predicts {len(merges)} merge conflict(s) and {len(infos)} overlap(s) that merge"
+            " cleanly (every pair of worktrees sharing a file, and each worktree against main). `gitcoord"
+            " --json status` against `status --no-predict`, in fresh processes, in rotating order over"
+            f" {rounds} rounds after a warm-up; cold: the prediction cache removed first (git merges"
+            " every pair again); warm: a repeat status, nothing changed (no merge-tree runs).",
+            f"Load average at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs.",
+            "",
+            "| status | wall: without | wall: with | wall ratio | CPU: without | CPU: with | CPU ratio | target |",
+            "|---|---:|---:|---|---:|---:|---|---|",
+            *rows,
+            "",
+        ]
+    )
+
+
 def run(quick: bool) -> str:
     compileall.compile_dir(str(ROOT / "gitcoord"), quiet=1)
-    return floor_section(quick)
+    return floor_section(quick) + "\n" + prediction_section(quick)
 
 
 if __name__ == "__main__":
