@@ -196,6 +196,8 @@ def collect(
         raise BadInput(f"no worktree {worktree} (see `gitcoord worktree list`)")
     live = {str(e.path) for e in entries if _exists(e)}
     target = _target(repo, against) if against is not None else None
+    if focus is not None:  # (as git lists it, which may differ from the real path)
+        focus = next((str(e.path) for e in entries if os.path.realpath(e.path) == os.path.realpath(focus)), focus)
 
     # git, every worktree at once: started first, it runs while the store is read. (A job
     # waits only for jobs submitted before it, which a worker has already taken.)
@@ -511,9 +513,12 @@ def predictions_json(report: StatusReport) -> dict[str, Any]:
 def branch_conflicts(ctx: Context, commit: str | None = None) -> list[StatusConflict]:
     """``check --predict``: the merge conflicts this worktree's work (or ``commit``, what a
     push sends) is predicted to have with another worktree or the integration ref."""
-    here = str(ctx.repo.root)
+    here = os.path.realpath(ctx.repo.root)
     report = collect(ctx, focus=here, focus_commit=commit)
-    return [c for c in report.conflicts if c.kind == "merge_conflict" and here in c.worktrees]
+    return [
+        c for c in report.conflicts
+        if c.kind == "merge_conflict" and here in {os.path.realpath(w) for w in c.worktrees}
+    ]
 
 
 def _installed_hook_paths(repo: Repo) -> frozenset[str]:
