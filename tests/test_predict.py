@@ -45,6 +45,7 @@ def with_body(project: Project, path: str = "src/app/body.py") -> str:
 
 def test_distant_edits_of_one_file_merge_cleanly_and_stay_an_info_overlap(project: Project) -> None:
     a, b = project.wt("wt-a"), project.wt("wt-b")
+    assert run_cli(project.main, "init").code == 0  # (no 'hooks' error in the summary)
     path = with_body(project)
     write(a, {path: edit(BODY, 2, "alice's line 2")})
     git(a, "commit", "-qam", "alice edits the top")
