@@ -39,9 +39,12 @@ def event_hash(
     details: dict[str, Any],
     prev_hash: str,
     paths: Sequence[str] = (),
+    role: str | None = None,
 ) -> str:
     """The event's SHA-256 over its fields and the hash before it; and over the paths it
-    is recorded under (what ``log --path`` finds it by), if any, since schema 5."""
+    is recorded under (what ``log --path`` finds it by), if any, since schema 5; and over
+    the database role that wrote it, where the store has roles (so SQLite chains, which
+    never have one, hash as they always did)."""
     fields = {
         "seq": seq,
         "ts": repr(float(ts)),
@@ -56,6 +59,8 @@ def event_hash(
     }
     if paths:
         fields["paths"] = list(paths)
+    if role is not None:
+        fields["role"] = role
     body = json.dumps(
         fields,
         sort_keys=True,
@@ -115,6 +120,7 @@ def append(
         "shas": tuple(shas),
         "details": details,
         "prev_hash": prev,
+        "role": tx.role,
     }
     recorded = list(dict.fromkeys(paths))
     event = Event(hash=event_hash(**fields, paths=recorded), **fields)
@@ -267,6 +273,7 @@ def verify(tx: Tx) -> VerifyResult:
             details=ev.details,
             prev_hash=ev.prev_hash,
             paths=recorded if ev.seq > paths_hashed_after else (),
+            role=ev.role,
         )
         if recomputed != ev.hash:
             problems.append(

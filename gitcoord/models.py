@@ -122,7 +122,9 @@ class Read(NamedTuple):
 
 
 class Event(NamedTuple):
-    """One audit-trail entry. ``hash`` covers every other field and ``prev_hash``."""
+    """One audit-trail entry. ``hash`` covers every other field and ``prev_hash``.
+    ``role`` is the database role that wrote it (PostgreSQL's ``current_user``; None on
+    SQLite, which has no roles)."""
 
     seq: int
     ts: float
@@ -135,6 +137,7 @@ class Event(NamedTuple):
     details: dict[str, Any]
     prev_hash: str
     hash: str
+    role: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         d = self._asdict()

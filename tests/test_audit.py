@@ -217,6 +217,7 @@ def test_events_hashed_before_schema_5_still_verify_after_the_upgrade(project: P
         con.execute("UPDATE meta SET value = ? WHERE key = 'audit.head'", (f"4 {prev}",))
         con.execute("DELETE FROM meta WHERE key = 'audit.paths_hashed_after'")
         con.execute("DELETE FROM schema_migrations WHERE version >= 5")
+        con.execute("ALTER TABLE events DROP COLUMN role")  # (added by migration 6)
         con.execute("PRAGMA user_version = 4")
     con.close()
     run_cli(project.wt("wt-b"), "--agent", "bob", "lease", "docs/other.md")  # migrates, appends seq 5

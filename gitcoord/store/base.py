@@ -57,6 +57,9 @@ class Tx(TasksTx, CommitsTx, abc.ABC):
     """One transaction. ``now`` is the store clock at its start."""
 
     now: float
+    # The database role this transaction runs as, recorded in every event it appends
+    # (PostgreSQL's current_user; None where the store has no roles).
+    role: str | None = None
     # Events appended in this transaction (filled by audit.append); handed to
     # Store.on_commit after a successful commit (event hooks run there, outside the lock).
     new_events: list[Event]

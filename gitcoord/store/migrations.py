@@ -12,6 +12,7 @@ PATHS_HASHED_KEY = "audit.paths_hashed_after"
 # Version 1: core (this file). Version 2: tasks and claims (schema_tasks.py).
 # Version 3: commits and the hook journal (schema_hooks.py). Version 4: claims.request
 # (schema_tasks.py). Version 5: event hashes cover the event's paths (this file).
+# Version 6: events record the database role (this file).
 
 CORE_MIGRATIONS: list[tuple[int, str, str]] = [
     (
@@ -114,6 +115,13 @@ CORE_MIGRATIONS: list[tuple[int, str, str]] = [
             (SELECT CAST(substr(value, 1, instr(value, ' ') - 1) AS INTEGER)
                FROM meta WHERE key = 'audit.anchor'),
             0) AS TEXT);
+        """,
+    ),
+    (
+        6,
+        "events record the database role that wrote them (PostgreSQL; NULL on SQLite)",
+        """
+        ALTER TABLE events ADD COLUMN role TEXT
         """,
     ),
 ]

@@ -1,12 +1,12 @@
-"""SQLite implementation of :class:`gitcoord.store.tasks_api.TasksTx`."""
+"""The SQL of :class:`gitcoord.store.tasks_api.TasksTx`, for both engines (see :mod:`gitcoord.store.sql_tx`)."""
 
 from __future__ import annotations
 
-import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from gitcoord.models import Holder, Message
+from gitcoord.store.sql_base import SQLBase, chunks
 from gitcoord.store.tasks_api import Binding, Claim, NewTask, Task, TasksTx
 
 _TASK_COLS = (
@@ -44,7 +44,7 @@ VALUES (?,?,?,?,?,?,?,?,?)
 """
 
 
-def _task(row: sqlite3.Row, after: Sequence[str] = ()) -> Task:
+def _task(row: Any, after: Sequence[str] = ()) -> Task:
     holder = (
         Holder(worktree=row["worktree"], host=row["host"], agent=row["agent"])
         if row["worktree"] is not None
@@ -74,7 +74,7 @@ def _task(row: sqlite3.Row, after: Sequence[str] = ()) -> Task:
     )
 
 
-def _claim(row: sqlite3.Row) -> Claim:
+def _claim(row: Any) -> Claim:
     return Claim(
         id=row["id"],
         task=row["task"],
@@ -91,7 +91,7 @@ def _claim(row: sqlite3.Row) -> Claim:
     )
 
 
-def _message(row: sqlite3.Row) -> Message:
+def _message(row: Any) -> Message:
     sender = (
         Holder(worktree=row["from_worktree"], host=row["from_host"], agent=row["from_agent"])
         if row["from_agent"] is not None
@@ -109,17 +109,7 @@ def _message(row: sqlite3.Row) -> Message:
     )
 
 
-def _chunks(items: Sequence[Any], n: int = 500) -> Iterator[Sequence[Any]]:
-    for i in range(0, len(items), n):
-        yield items[i : i + n]
-
-
-class SQLiteTasks(TasksTx):
-    conn: sqlite3.Connection
-    now: float
-
-    def _q(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
-        return self.conn.execute(sql, params).fetchall()
+class SQLTasks(SQLBase, TasksTx):
 
     # -- tasks ----------------------------------------------------------------
     def next_task_number(self) -> int:
@@ -152,7 +142,7 @@ class SQLiteTasks(TasksTx):
 
     def existing_task_ids(self, task_ids: Sequence[str]) -> set[str]:
         found: set[str] = set()
-        for chunk in _chunks(list(dict.fromkeys(task_ids))):
+        for chunk in chunks(list(dict.fromkeys(task_ids))):
             marks = ",".join("?" * len(chunk))
             found.update(r[0] for r in self._q(f"SELECT id FROM tasks WHERE id IN ({marks})", chunk))
         return found
@@ -224,7 +214,7 @@ class SQLiteTasks(TasksTx):
             "UPDATE tasks SET state = ?, reason = ?, reviewer = ?, updated_at = ?,"
             " done_at = CASE WHEN ? THEN ? ELSE done_at END"
         )
-        params: list[Any] = [state, reason, reviewer, self.now, int(done), self.now]
+        params: list[Any] = [state, reason, reviewer, self.now, done, self.now]
         sql += f" WHERE id = ? AND state IN ({','.join('?' * len(expect))})"
         params += [task_id, *expect]
         if expect_epoch is not None:
@@ -236,7 +226,8 @@ class SQLiteTasks(TasksTx):
     # -- dependencies -----------------------------------------------------------
     def add_dependencies(self, task_id: str, deps: Sequence[str]) -> None:
         self.conn.executemany(
-            "INSERT OR IGNORE INTO task_deps(task, dep) VALUES (?, ?)", [(task_id, d) for d in deps]
+            "INSERT INTO task_deps(task, dep) VALUES (?, ?) ON CONFLICT DO NOTHING",
+            [(task_id, d) for d in deps],
         )
         self.recount_pending([task_id])
 
@@ -248,7 +239,7 @@ class SQLiteTasks(TasksTx):
 
     def dependencies(self, task_ids: Sequence[str]) -> dict[str, list[str]]:
         out: dict[str, list[str]] = {}
-        for chunk in _chunks(list(dict.fromkeys(task_ids))):
+        for chunk in chunks(list(dict.fromkeys(task_ids))):
             marks = ",".join("?" * len(chunk))
             for r in self._q(
                 f"SELECT task, dep FROM task_deps WHERE task IN ({marks}) ORDER BY task, dep", chunk
@@ -262,7 +253,7 @@ class SQLiteTasks(TasksTx):
         ]
 
     def recount_pending(self, task_ids: Sequence[str]) -> None:
-        for chunk in _chunks(list(dict.fromkeys(task_ids))):
+        for chunk in chunks(list(dict.fromkeys(task_ids))):
             marks = ",".join("?" * len(chunk))
             self.conn.execute(
                 f"""UPDATE tasks SET deps_pending = (
@@ -452,7 +443,7 @@ class SQLiteTasks(TasksTx):
          WHERE ((m.to_worktree = ? AND m.to_host = ?)
             OR (m.to_worktree IS NULL AND m.to_agent = ?)
             OR (m.to_worktree IS NULL AND m.to_agent IS NULL
-                AND NOT (m.from_worktree IS ? AND m.from_host IS ?)))
+                AND NOT coalesce(m.from_worktree = ? AND m.from_host = ?, false)))
         """
         params: list[Any] = [
             holder.worktree,
@@ -464,7 +455,7 @@ class SQLiteTasks(TasksTx):
             holder.host,
         ]
         if not include_acked:
-            sql = f"SELECT * FROM ({sql}) WHERE acked IS NULL"
+            sql = f"SELECT * FROM ({sql}) AS inbox WHERE acked IS NULL"
         return [_message(r) for r in self._q(sql + " ORDER BY id", params)]
 
     def ack_messages(self, holder: Holder, message_ids: Sequence[int]) -> int:
@@ -475,8 +466,8 @@ class SQLiteTasks(TasksTx):
                 continue
             if row[0][0] is None and row[0][1] is None:
                 cur = self.conn.execute(
-                    """INSERT OR IGNORE INTO message_acks(message_id, worktree, host, acked_at)
-                       VALUES (?,?,?,?)""",
+                    """INSERT INTO message_acks(message_id, worktree, host, acked_at)
+                       VALUES (?,?,?,?) ON CONFLICT DO NOTHING""",
                     (mid, holder.worktree, holder.host, self.now),
                 )
             else:

@@ -1,28 +1,22 @@
-"""SQLite implementation of :class:`gitcoord.store.commits_api.CommitsTx`."""
+"""The SQL of :class:`gitcoord.store.commits_api.CommitsTx`, for both engines (see :mod:`gitcoord.store.sql_tx`)."""
 
 from __future__ import annotations
 
-import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from gitcoord.models import Holder
 from gitcoord.store.commits_api import CommitRecord, CommitsTx, Rewrite
+from gitcoord.store.sql_base import SQLBase, chunks
 
 _COMMIT_COLS = (
     "sha, event_seq, worktree, host, agent, task, source, parents, committed_at, recorded_at,"
     " violation"
 )
 _REWRITE_COLS = "old_sha, new_sha, kind, event_seq, recorded_at"
-_CHUNK = 500  # stay far below SQLite's bound-parameter limit
 
 
-def _chunks(items: Sequence[str]) -> Iterator[Sequence[str]]:
-    for i in range(0, len(items), _CHUNK):
-        yield items[i : i + _CHUNK]
-
-
-def _commit(row: sqlite3.Row) -> CommitRecord:
+def _commit(row: Any) -> CommitRecord:
     return CommitRecord(
         sha=row["sha"],
         holder=Holder(worktree=row["worktree"], host=row["host"], agent=row["agent"]),
@@ -36,7 +30,7 @@ def _commit(row: sqlite3.Row) -> CommitRecord:
     )
 
 
-def _rewrite(row: sqlite3.Row) -> Rewrite:
+def _rewrite(row: Any) -> Rewrite:
     return Rewrite(
         old_sha=row["old_sha"],
         new_sha=row["new_sha"],
@@ -46,12 +40,7 @@ def _rewrite(row: sqlite3.Row) -> Rewrite:
     )
 
 
-class SQLiteCommits(CommitsTx):
-    conn: sqlite3.Connection
-    now: float
-
-    def _q(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
-        return self.conn.execute(sql, params).fetchall()
+class SQLCommits(SQLBase, CommitsTx):
 
     def record_commit(self, rec: CommitRecord) -> bool:
         cur = self.conn.execute(
@@ -71,11 +60,11 @@ class SQLiteCommits(CommitsTx):
                 int(rec.violation),
             ),
         )
-        return cur.rowcount > 0
+        return bool(cur.rowcount > 0)
 
     def commit_records(self, shas: Sequence[str]) -> dict[str, CommitRecord]:
         out: dict[str, CommitRecord] = {}
-        for chunk in _chunks(list(dict.fromkeys(shas))):
+        for chunk in chunks(list(dict.fromkeys(shas))):
             marks = ",".join("?" * len(chunk))
             for row in self._q(f"SELECT {_COMMIT_COLS} FROM commits WHERE sha IN ({marks})", chunk):
                 out[row["sha"]] = _commit(row)
@@ -87,11 +76,11 @@ class SQLiteCommits(CommitsTx):
             " ON CONFLICT(old_sha, new_sha) DO NOTHING",
             (rw.old_sha, rw.new_sha, rw.kind, rw.event_seq, rw.recorded_at),
         )
-        return cur.rowcount > 0
+        return bool(cur.rowcount > 0)
 
     def _rewrites(self, column: str, shas: Sequence[str]) -> dict[str, list[Rewrite]]:
         out: dict[str, list[Rewrite]] = {}
-        for chunk in _chunks(list(dict.fromkeys(shas))):
+        for chunk in chunks(list(dict.fromkeys(shas))):
             marks = ",".join("?" * len(chunk))
             for row in self._q(
                 f"SELECT {_REWRITE_COLS} FROM rewrites WHERE {column} IN ({marks}) ORDER BY rowid",
