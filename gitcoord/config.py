@@ -40,6 +40,7 @@ class Settings(NamedTuple):
     allow_self_review: bool = False
     store: str | None = None
     project: str | None = None
+    connect_timeout: float | None = None  # seconds; None: the URL's, libpq's or 5
     health: str | None = None
     health_timeout: float = DEFAULT_HEALTH_TIMEOUT
     hook_timeout: float = DEFAULT_HOOK_TIMEOUT
@@ -58,6 +59,19 @@ def _duration(key: str, value: str | None, default: float, parse: Callable[[str]
         raise BadInput(f"git config {key}: {e.message}") from e
 
 
+def _seconds(key: str, value: str | None) -> float | None:
+    """A connect timeout: whole seconds (1 to 3600) or a duration (``10s``)."""
+    if not value:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = _duration(key, value, 0.0)
+    if not 1 <= seconds <= 3600:
+        raise BadInput(f"{key}={value!r}: give a number of seconds from 1 to 3600")
+    return seconds
+
+
 def load(repo: Repo) -> Settings:
     raw = repo.config_get_all_prefixed("gitcoord.")
     get = raw.get
@@ -73,7 +87,11 @@ def load(repo: Repo) -> Settings:
         require_recorded=_bool("gitcoord.requireRecorded", get("gitcoord.requirerecorded"), False),
         allow_self_review=_bool("gitcoord.allowSelfReview", get("gitcoord.allowselfreview"), False),
         store=os.environ.get("GITCOORD_STORE") or get("gitcoord.store") or None,
-        project=get("gitcoord.project") or None,
+        project=os.environ.get("GITCOORD_PROJECT") or get("gitcoord.project") or None,
+        connect_timeout=_seconds(
+            "gitcoord.connectTimeout",
+            os.environ.get("GITCOORD_CONNECT_TIMEOUT") or get("gitcoord.connecttimeout"),
+        ),
         health=get("gitcoord.health") or None,
         health_timeout=_duration(
             "gitcoord.healthTimeout", get("gitcoord.healthtimeout"), DEFAULT_HEALTH_TIMEOUT

@@ -59,8 +59,12 @@ class Context:
     def store(self, *, create: bool = True, anew: bool = False) -> Store:
         if self._store is None:
             self._store = open_store(
-                self.repo.common_dir, self.settings.store, create=create and self.create_store,
+                self.repo.common_dir,
+                self.settings.store,
+                create=create and self.create_store,
                 anew=anew,
+                project=self.settings.project,
+                connect_timeout=self.settings.connect_timeout,
             )
             if self.settings.event_hooks:  # gitcoord.on.<event>: run after each commit
                 from gitcoord import eventhooks

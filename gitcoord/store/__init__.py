@@ -1,7 +1,8 @@
 """Persistence. Only this package runs SQL.
 
-``open_store(repo, settings)`` returns the configured :class:`Store`: SQLite at
-``<git-common-dir>/gitcoord/gitcoord.db`` by default.
+``open_store(common_dir, url, ...)`` returns the configured :class:`Store`: SQLite at
+``<git-common-dir>/gitcoord/gitcoord.db`` by default, PostgreSQL for a ``postgresql://`` URL
+(psycopg is imported only then).
 """
 
 from __future__ import annotations
@@ -41,13 +42,32 @@ def sqlite_path(common_dir: Path) -> Path:
 
 
 def open_store(
-    common_dir: Path, url: str | None = None, *, create: bool = True, anew: bool = False
+    common_dir: Path,
+    url: str | None = None,
+    *,
+    create: bool = True,
+    anew: bool = False,
+    project: str | None = None,
+    connect_timeout: float | None = None,
 ) -> Store:
-    """Open (and migrate) the store for the project whose common git dir is given."""
-    if url and url.startswith(("postgresql://", "postgres://")):
-        from gitcoord.errors import StoreError
+    """Open (and migrate) the store for the project whose common git dir is given: SQLite
+    (the default, or a path / ``sqlite://`` URL), or PostgreSQL (a ``postgresql://`` URL;
+    ``project`` names the project there)."""
+    from gitcoord.store.pgurl import is_postgres
 
-        raise StoreError("the PostgreSQL store is not available in this version (unset GITCOORD_STORE)")
+    if is_postgres(url):
+        assert url is not None
+        try:
+            from gitcoord.store.postgres import PostgresStore
+        except ImportError as e:  # psycopg missing
+            from gitcoord.errors import StoreError
+
+            raise StoreError(
+                f"the PostgreSQL store needs psycopg ({e}): pip install 'gitcoord[postgres]'"
+            ) from None
+        return PostgresStore.open(
+            url, project, create=create, anew=anew, connect_timeout=connect_timeout
+        )
     from gitcoord.store.sqlite import SQLiteStore
 
     path = sqlite_path(common_dir) if not url else sqlite_url_path(url, common_dir)

@@ -1,4 +1,4 @@
-"""The store interface. Implementations: :mod:`gitcoord.store.sqlite` (PostgreSQL later).
+"""The store interface. Implementations: :mod:`gitcoord.store.sqlite`, :mod:`gitcoord.store.postgres`.
 
 Every operation of the core runs inside one :meth:`Store.transaction` (a write
 transaction, serialised against every other writer) or :meth:`Store.snapshot`
@@ -239,6 +239,11 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     def schema_version(self) -> int: ...
+
+    @abc.abstractmethod
+    def info(self) -> dict[str, Any]:
+        """Which store this is (``kind``: sqlite | postgresql), where (``location``: a path,
+        or a URL without its password), which ``project`` and ``schema_version``."""
 
     @abc.abstractmethod
     def close(self) -> None: ...

@@ -14,6 +14,12 @@ PATHS_HASHED_KEY = "audit.paths_hashed_after"
 # (schema_tasks.py). Version 5: event hashes cover the event's paths (this file).
 # Version 6: events record the database role (this file).
 
+# Where the applied versions are recorded (made with version 1).
+SCHEMA_MIGRATIONS_TABLE = (
+    "CREATE TABLE IF NOT EXISTS schema_migrations ("
+    " version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at REAL NOT NULL)"
+)
+
 CORE_MIGRATIONS: list[tuple[int, str, str]] = [
     (
         1,
@@ -125,6 +131,11 @@ CORE_MIGRATIONS: list[tuple[int, str, str]] = [
         """,
     ),
 ]
+
+
+def statements(sql: str) -> list[str]:
+    """A migration's statements (none of them holds a semicolon)."""
+    return [s.strip() for s in sql.split(";") if s.strip()]
 
 
 def _all() -> list[tuple[int, str, str]]:

@@ -9,12 +9,13 @@ import struct
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
+from typing import Any
 
 from gitcoord.errors import SchemaTooNew, StoreCorrupt, StoreError, StoreLocked
 from gitcoord.models import Clock, Event, SystemClock
 from gitcoord.store.base import EVENTS_HEAD_KEY, SCHEMA_VERSION, Store, Tx
 from gitcoord.store.hookread import busy_timeout as busy_timeout  # (one parser for both)
-from gitcoord.store.migrations import SQLITE_MIGRATIONS
+from gitcoord.store.migrations import SCHEMA_MIGRATIONS_TABLE, SQLITE_MIGRATIONS, statements
 from gitcoord.store.sql_tx import EPOCH_MAX as EPOCH_MAX
 from gitcoord.store.sql_tx import SQLTx
 
@@ -165,7 +166,8 @@ class SQLiteStore(Store):
             raise StoreError(
                 f"refusing to put the SQLite store on a network filesystem ({fstype}) at {directory}:"
                 " SQLite locking is unreliable there. Keep the repository (its common git dir)"
-                " on a local disk; the PostgreSQL store for several hosts is not built yet."
+                " on a local disk, or share a project across hosts with the PostgreSQL store"
+                " (git config gitcoord.store postgresql://...)."
             )
 
     @staticmethod
@@ -193,6 +195,14 @@ class SQLiteStore(Store):
         except sqlite3.Error as e:
             raise _translate(e, self.location) from e
 
+    def info(self) -> dict[str, Any]:
+        return {
+            "kind": "sqlite",
+            "location": self.location,
+            "project": None,
+            "schema_version": self.schema_version(),
+        }
+
     def _migrate(self) -> None:
         """Apply pending migrations; safe when several processes open a fresh store at once."""
         for version, name, sql in SQLITE_MIGRATIONS:
@@ -209,11 +219,8 @@ class SQLiteStore(Store):
                         self.conn.execute("COMMIT")
                         continue
                     if version == 1:
-                        self.conn.execute(
-                            "CREATE TABLE IF NOT EXISTS schema_migrations ("
-                            " version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at REAL NOT NULL)"
-                        )
-                    for stmt in _statements(sql):
+                        self.conn.execute(SCHEMA_MIGRATIONS_TABLE)
+                    for stmt in statements(sql):
                         self.conn.execute(stmt)
                     self.conn.execute(
                         "INSERT INTO schema_migrations(version, name, applied_at) VALUES (?, ?, ?)",
@@ -327,7 +334,3 @@ class SQLiteStore(Store):
                 os.close(self._shm_fd)
             self._shm_fd = -1
         self.conn.close()
-
-
-def _statements(sql: str) -> list[str]:
-    return [s.strip() for s in sql.split(";") if s.strip()]
