@@ -1,4 +1,4 @@
-"""``gitcoord init`` and ``gitcoord gc``."""
+"""``gitcoord init``, ``gitcoord gc`` and ``gitcoord store info``."""
 
 from __future__ import annotations
 
@@ -22,6 +22,14 @@ def init(ctx: Context) -> dict[str, Any]:
         "started_anew": store.started_anew,
         "hooks": hooks.to_json(),
     }
+
+
+def store_info(ctx: Context) -> dict[str, Any]:
+    """Which store this repository uses (an existing one: nothing is made): its ``kind``
+    (sqlite | postgresql), ``location`` (a path, or the URL without its password),
+    ``project`` (PostgreSQL) and ``schema_version``; PostgreSQL adds its ``schema``,
+    the database ``role`` and the ``server_version``."""
+    return ctx.store(create=False).info()
 
 
 def gc(ctx: Context) -> tuple[list[Lease], list[Claim]]:

@@ -1,6 +1,6 @@
 """The command line: a click group whose commands live one family a module in this
-package (leases, audit, status, predict, setup, tasks, worktrees, messages, hooks, check), thin
-over the core; output through :mod:`gitcoord.render`.
+package (setup, leases, status, predict, audit, tasks, worktrees, messages, hooks, check,
+agents, store), thin over the core; output through :mod:`gitcoord.render`.
 
 The command modules import :mod:`gitcoord.cli.base` (what they share), never this module,
 so the package has no import loop: this module imports them and adds their commands.
@@ -24,6 +24,7 @@ from gitcoord.cli import (
     predict,
     setup,
     status,
+    store,
     tasks,
     worktrees,
 )
@@ -123,6 +124,8 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(3)
 
 
-for _module in (setup, leases, status, predict, audit, tasks, worktrees, messages, hooks, check, agents):
+for _module in (
+    setup, leases, status, predict, audit, tasks, worktrees, messages, hooks, check, agents, store
+):
     for _command in _module.COMMANDS:
         cli.add_command(_command)
