@@ -1,15 +1,27 @@
-"""Shared fixtures: isolated git config, real repositories with linked worktrees, and
-two ways to run the CLI (a real subprocess, and in-process through ``cli.main``)."""
+"""Shared fixtures: isolated git config, real repositories with linked worktrees, two
+ways to run the CLI (a real subprocess, and in-process through ``cli.main``), and both
+stores.
+
+Every test runs twice, on SQLite and on PostgreSQL (``store_kind``; ids end in
+``[sqlite]`` / ``[postgres]``), unless marked: ``sqlite_only`` (it is about the SQLite
+store itself: its file, WAL, locks, fair writer queue, combining, the hook fast path),
+``postgres_only``, or ``no_store`` (it never opens a store). On PostgreSQL a session-wide
+throwaway server (one per xdist worker, :mod:`fixtures.pgserver`) holds a fresh project per
+test, named in ``GITCOORD_STORE`` / ``GITCOORD_PROJECT``, which subprocesses, git and its
+hooks inherit. ``GITCOORD_TEST_POSTGRES=skip`` skips the PostgreSQL runs; without it, a
+machine lacking the server binaries fails them, saying what to install.
+"""
 
 from __future__ import annotations
 
 import io
+import itertools
 import json
 import os
 import subprocess
 import sys
 from collections.abc import Iterator
-from contextlib import redirect_stderr, redirect_stdout
+from contextlib import contextmanager, redirect_stderr, redirect_stdout
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,7 +29,8 @@ from typing import Any
 import pytest
 from hypothesis import settings
 
-from fixtures.repos.recipes import Project, git, small_project
+from fixtures.pgserver import PGServer, ServerUnavailable
+from fixtures.repos.recipes import Project, small_project
 
 settings.register_profile("ci", deadline=None, print_blob=True)
 settings.load_profile("ci")
@@ -37,7 +50,7 @@ def _isolated_git_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None
     )
     saved = dict(os.environ)
     for k in list(os.environ):
-        if k.startswith(("GITCOORD_", "GIT_")):
+        if k.startswith(("GITCOORD_", "GIT_", "PG")) and k != "GITCOORD_TEST_POSTGRES":
             del os.environ[k]
     os.environ["HOME"] = str(home)
     os.environ["GIT_CONFIG_GLOBAL"] = str(gitconfig)
@@ -47,6 +60,70 @@ def _isolated_git_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None
     yield
     os.environ.clear()
     os.environ.update(saved)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    for line in (
+        "sqlite_only: about the SQLite store itself (its file, WAL, locks, fair queue, combining, fast path): SQLite only",
+        "postgres_only: about the PostgreSQL store itself: PostgreSQL only",
+        "no_store: never opens a store: runs once",
+    ):
+        config.addinivalue_line("markers", line)
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Run each test on both stores, unless marked otherwise (ids: [sqlite], [postgres])."""
+    if "store_kind" not in metafunc.fixturenames:
+        return
+    marked = metafunc.definition.get_closest_marker
+    if marked("sqlite_only") or marked("no_store"):
+        return
+    kinds = ["postgres"] if marked("postgres_only") else ["sqlite", "postgres"]
+    metafunc.parametrize("store_kind", kinds, indirect=True)
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[PGServer]:
+    """This worker's PostgreSQL server, started on first use, stopped at the session's end
+    (and at exit, should the session die first)."""
+    if os.environ.get("GITCOORD_TEST_POSTGRES") == "skip":
+        pytest.skip("GITCOORD_TEST_POSTGRES=skip: the PostgreSQL store is not tested")
+    try:
+        import psycopg  # noqa: F401
+    except ImportError:
+        pytest.fail("psycopg is needed for the PostgreSQL tests: pip install -e '.[test]'")
+    try:
+        server = PGServer().start()
+    except ServerUnavailable as e:
+        pytest.fail(str(e))
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+_projects = itertools.count(1)
+
+
+@pytest.fixture(autouse=True)
+def store_kind(request: pytest.FixtureRequest) -> Iterator[str]:
+    """The store this test runs on: ``sqlite``, or ``postgres`` with a fresh project."""
+    kind = getattr(request, "param", "sqlite")
+    if kind == "sqlite":
+        yield kind
+        return
+    server: PGServer = request.getfixturevalue("pg_server")
+    saved = {k: os.environ.get(k) for k in ("GITCOORD_STORE", "GITCOORD_PROJECT")}
+    os.environ["GITCOORD_STORE"] = server.url
+    os.environ["GITCOORD_PROJECT"] = f"test-{os.getpid()}-{next(_projects)}"
+    try:
+        yield kind
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
 @pytest.fixture
@@ -115,16 +192,60 @@ def gc(request: pytest.FixtureRequest) -> Any:
     return run_cli if request.param == "subprocess" else run_inproc
 
 
-def store_dump(main: Path) -> dict[str, Any]:
-    """Every row of every table, to prove an operation changed nothing."""
-    from gitcoord.store.sqlite import SQLiteStore
+def _context(main: Path) -> Any:
+    from gitcoord import context
 
-    path = Path(git(main, "rev-parse", "--git-common-dir").strip())
-    if not path.is_absolute():
-        path = main / path
-    store = SQLiteStore.open(path / "gitcoord" / "gitcoord.db")
+    ctx = context.load(main)
+    ctx.drain_journal = False
+    return ctx
+
+
+def store_dump(main: Path) -> dict[str, Any]:
+    """Every row of every table of the repository's store, whichever it is, to prove an
+    operation changed nothing."""
+    ctx = _context(main)
     try:
-        with store.snapshot() as tx:
+        with ctx.store().snapshot() as tx:
             return tx.dump()
     finally:
-        store.close()
+        ctx.close()
+
+
+def store_sql(main: Path, sql: str, params: tuple[Any, ...] = ()) -> list[Any]:
+    """Run one statement (``?`` placeholders) straight on the repository's store, whichever
+    it is, outside gitcoord and committed at once (what tampering and damage tests do);
+    its rows, read by position or column name."""
+    ctx = _context(main)
+    try:
+        cur = ctx.store(create=False).conn.execute(sql, params)
+        return list(cur.fetchall()) if cur.description else []
+    finally:
+        ctx.close()
+
+
+@contextmanager
+def holding_write_lock(cwd: Path) -> Iterator[None]:
+    """Another process inside a write transaction on the repository's store (whichever
+    it is: SQLite's write lock, PostgreSQL's project lock) until the block ends; it
+    writes, and rolls back."""
+    code = (
+        "import sys\n"
+        "from gitcoord import context\n"
+        "ctx = context.load(sys.argv[1])\n"
+        "ctx.drain_journal = False\n"
+        "with ctx.store().transaction() as tx:\n"
+        "    tx.set_meta('lock-test', 'x')\n"
+        "    print('locked', flush=True)\n"
+        "    sys.stdin.read()\n"
+        "    raise SystemExit(0)  # (rolled back: it changes nothing)\n"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code, str(cwd)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert proc.stdout is not None and proc.stdout.readline().strip() == "locked"
+        yield
+    finally:
+        assert proc.stdin is not None
+        proc.stdin.close()
+        proc.wait(timeout=60)

@@ -7,12 +7,13 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from fixtures.repos.recipes import Project
 from gitcoord import audit
-from tests.conftest import run_cli
+from tests.conftest import run_cli, store_sql
 
 
 def db_path(project: Project) -> Path:
@@ -20,11 +21,8 @@ def db_path(project: Project) -> Path:
 
 
 def tamper(project: Project, sql: str) -> None:
-    """Change the store behind gitcoord's back."""
-    con = sqlite3.connect(db_path(project))
-    with con:
-        con.execute(sql)
-    con.close()
+    """Change the store (either) behind gitcoord's back."""
+    store_sql(project.main, sql)
 
 
 def busy(project: Project) -> None:
@@ -50,16 +48,12 @@ def test_every_step_is_an_event_with_a_valid_chain(project: Project) -> None:
 
 def test_verify_detects_tampering(project: Project) -> None:
     busy(project)
-    con = sqlite3.connect(db_path(project))
-    con.execute("UPDATE events SET agent = 'mallory' WHERE seq = 2")
-    con.commit()
+    tamper(project, "UPDATE events SET agent = 'mallory' WHERE seq = 2")
     r = run_cli(project.main, "--json", "audit", "verify")
     assert r.code == 1
     assert r.json()["problems"][0]["seq"] == 2
-    con.execute("UPDATE events SET agent = 'bob' WHERE seq = 2")
-    con.execute("DELETE FROM events WHERE seq = 3")
-    con.commit()
-    con.close()
+    tamper(project, "UPDATE events SET agent = 'bob' WHERE seq = 2")
+    tamper(project, "DELETE FROM events WHERE seq = 3")
     r = run_cli(project.main, "audit", "verify")
     assert r.code == 1 and "event 4" in r.stdout
 
@@ -198,6 +192,7 @@ def test_verify_detects_a_rewritten_path_index_and_export_carries_it(project: Pr
     assert [p["seq"] for p in run_cli(project.main, "--json", "audit", "verify").json()["problems"]] == [1]
 
 
+@pytest.mark.sqlite_only  # (PostgreSQL projects start at the newest schema)
 def test_events_hashed_before_schema_5_still_verify_after_the_upgrade(project: Project) -> None:
     """A store written before event hashes covered paths: migration 5 marks where the
     new rule starts, old events verify by the old rule, new ones by the new."""

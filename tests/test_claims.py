@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from fixtures.repos.recipes import Project, git
-from tests.conftest import Result, run_cli, run_inproc, store_dump
+from tests.conftest import Result, run_cli, run_inproc, store_dump, store_sql
 
 LATER = {"GITCOORD_TEST_CLOCK_OFFSET": "120"}  # two minutes on: a 1m claim has expired
 
@@ -453,15 +453,9 @@ def test_an_epoch_that_was_never_yours_is_not_called_superseded(project: Project
 def test_the_epoch_counter_never_overflows_into_real(project: Project) -> None:
     """SQLite integers stop at 2**63 - 1 and arithmetic past it turns REAL, where epochs
     stop being distinct: a grant that would go past it fails (exit 3), changing nothing."""
-    import sqlite3
-
     main = project.main
     add(main, ("A", "a", 1))
-    db = main / ".git" / "gitcoord" / "gitcoord.db"
-    con = sqlite3.connect(db)
-    with con:
-        con.execute("UPDATE counters SET value = ? WHERE name = 'epoch'", ((1 << 63) - 1,))
-    con.close()
+    store_sql(main, "UPDATE counters SET value = ? WHERE name = 'epoch'", ((1 << 63) - 1,))
     before = store_dump(main)
     for args in (["claim", "A"], ["claim", "--next"], ["lease", "README.md"]):
         r = j(main, *args)

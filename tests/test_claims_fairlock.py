@@ -9,7 +9,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from gitcoord.store.fairlock import WriterQueue
+
+pytestmark = pytest.mark.sqlite_only  # the SQLite store's fair writer queue
 
 
 def _worker(d: str, i: int, hold: float, log: Any, ready: Any) -> None:

@@ -5,8 +5,11 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
 
-from fixtures.repos.recipes import Project
+import pytest
+
+from fixtures.repos.recipes import Project, git
 from tests.conftest import run_cli
 
 
@@ -130,6 +133,7 @@ def test_version_and_module_entry(project: Project) -> None:
     assert r.code == 0 and "gitcoord" in r.stdout
 
 
+@pytest.mark.sqlite_only
 def test_internal_errors_never_show_a_traceback(project: Project) -> None:
     # A store path that is a directory makes sqlite fail in a way we do not special-case.
     db = project.main / ".git" / "gitcoord" / "gitcoord.db"
@@ -148,3 +152,26 @@ def test_tables_piped_are_never_cut_to_80_columns(project: Project) -> None:
         [sys.executable, "-m", "gitcoord", "leases"], cwd=project.main, capture_output=True, text=True, env=env
     ).stdout
     assert long in out and max(len(line) for line in out.splitlines()) > 80
+
+
+def test_store_info_names_the_store_project_and_schema(project: Project, store_kind: str) -> None:
+    from gitcoord.store import SCHEMA_VERSION
+
+    assert run_cli(project.main, "lease", "README.md").code == 0  # the store exists now
+    doc = run_cli(project.wt("wt-a"), "--json", "store", "info").json()
+    assert doc["schema_version"] == SCHEMA_VERSION
+    if store_kind == "sqlite":
+        assert doc["kind"] == "sqlite" and doc["project"] is None
+        assert doc["location"] == str(project.main / ".git" / "gitcoord" / "gitcoord.db")
+    else:
+        assert doc["kind"] == "postgresql" and doc["project"] == os.environ["GITCOORD_PROJECT"]
+        assert doc["location"] == os.environ["GITCOORD_STORE"] and doc["schema"].startswith("gc_test_")
+    human = run_cli(project.main, "store", "info").stdout
+    assert doc["location"] in human and f"schema version: {SCHEMA_VERSION}" in human
+
+
+def test_store_info_makes_no_store(tmp_path: Path) -> None:
+    git(tmp_path, "init", "-q", "-b", "main")
+    r = run_cli(tmp_path, "--json", "store", "info")
+    assert r.code == 3 and "gitcoord init" in r.err_json()["error"]["message"]
+    assert not (tmp_path / ".git" / "gitcoord" / "gitcoord.db").exists()

@@ -14,10 +14,14 @@ import textwrap
 import time
 from pathlib import Path
 
+import pytest
+
 from fixtures.repos.recipes import Project
 from gitcoord import claims, context
 from gitcoord.combining import RECORD
 from tests.conftest import run_cli
+
+pytestmark = pytest.mark.sqlite_only  # combining serves SQLite's writers on one host; PostgreSQL's lock queue is fair
 
 WORKER = textwrap.dedent(
     """

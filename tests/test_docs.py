@@ -7,6 +7,9 @@ import sys
 from pathlib import Path
 
 import click
+import pytest
+
+pytestmark = pytest.mark.no_store
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Mapping
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -13,6 +14,8 @@ from gitcoord.enforce import Policy, Subject, check, fixes
 from gitcoord.models import Holder, Lease, Read
 from gitcoord.staleness import Bases, ParentBase
 from gitcoord.stalerule import is_stale
+
+pytestmark = pytest.mark.no_store
 
 NOW = 1_800_000_000.0
 A = Holder("/r/wt-a", "h", "agent-a")

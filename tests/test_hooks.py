@@ -297,13 +297,14 @@ def test_hook_impl_never_imports_heavy_modules(project: Project) -> None:
         assert f"exit={expect} heavy=[]" in proc.stderr, proc.stderr
 
 
-def test_store_dir_holds_no_crash_log_after_normal_use(project: Project) -> None:
+def test_store_dir_holds_no_crash_log_after_normal_use(project: Project, store_kind: str) -> None:
     b = project.wt("wt-b")
     write(b, "docs/guide.md", "# fine\n")
     ok(b, "commit", "-qam", "fine")
     assert not (common_dir(project) / "gitcoord" / "hooks.log").exists()
     assert cli(b, "leases").code == 0
-    assert os.path.exists(common_dir(project) / "gitcoord" / "gitcoord.db")
+    if store_kind == "sqlite":
+        assert os.path.exists(common_dir(project) / "gitcoord" / "gitcoord.db")
 
 
 def test_a_boolean_key_written_without_value_is_true(project: Project) -> None:

@@ -15,6 +15,7 @@ import pytest
 
 from fixtures.repos.recipes import Project
 from gitcoord import hookimpl
+from tests.conftest import holding_write_lock
 from tests.test_hooks_support import (
     API,
     cli_ok,
@@ -38,6 +39,7 @@ def _remove_store(project: Project) -> None:
         Path(str(db_path(project)) + suffix).unlink(missing_ok=True)
 
 
+@pytest.mark.sqlite_only  # (the PostgreSQL server down: test_postgres.py)
 def test_missing_store_refuses_naming_the_bypass_which_is_journaled(project: Project) -> None:
     b = project.wt("wt-b")
     _remove_store(project)
@@ -58,6 +60,7 @@ def test_missing_store_refuses_naming_the_bypass_which_is_journaled(project: Pro
     assert head(b) in {e["shas"][0] for e in events(b, "commit.recorded")}
 
 
+@pytest.mark.sqlite_only
 def test_corrupt_store_refuses_and_a_no_verify_commit_is_checked_later(project: Project, tmp_path: Path) -> None:
     b = project.wt("wt-b")
     good = tmp_path / "good.db"
@@ -119,7 +122,7 @@ def test_locked_store_still_enforces_leases_and_pre_push_fails_closed(project: P
     ok(project.main, "remote", "add", "origin", str(bare))
     write(b, "docs/guide.md", "# b\n")
     ok(b, "commit", "-qam", "b: guide")
-    with holding_lock(db_path(project)):
+    with holding_write_lock(project.main):
         # Reads see the last committed state (WAL): a commit on A's lease is still refused;
         # the refusal cannot be written now and goes to the journal.
         write(b, API, "x = 2\n")
@@ -143,6 +146,7 @@ def test_locked_store_still_enforces_leases_and_pre_push_fails_closed(project: P
     assert events(b, "commit.refused")
 
 
+@pytest.mark.sqlite_only  # (PostgreSQL never locks readers out)
 def test_store_locked_against_readers_refuses_the_commit(project: Project) -> None:
     b = project.wt("wt-b")
     write(b, "docs/guide.md", "# b\n")

@@ -25,6 +25,8 @@ from tests.test_hooks_support import (
     write,
 )
 
+pytestmark = pytest.mark.sqlite_only  # the pre-commit fast path reads SQLite only
+
 
 def fast(wt: Path, monkeypatch: pytest.MonkeyPatch) -> bool:
     monkeypatch.chdir(wt)

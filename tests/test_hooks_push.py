@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from fixtures.repos.recipes import Project
+from tests.conftest import store_sql
 from tests.test_hooks_support import (
     cli,
     cli_ok,
@@ -202,13 +203,7 @@ def test_require_recorded_refuses_commits_the_audit_trail_never_saw(server: Proj
 
 
 def commit_rows_of(bare: Path) -> set[str]:
-    import sqlite3
-
-    conn = sqlite3.connect(bare / "gitcoord" / "gitcoord.db")
-    try:
-        return {r[0] for r in conn.execute("SELECT sha FROM commits")}
-    finally:
-        conn.close()
+    return {r[0] for r in store_sql(bare, "SELECT sha FROM commits")}
 
 
 def test_commit_rows_name_the_holder(project: Project) -> None:

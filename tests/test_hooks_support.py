@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import sqlite3
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -17,7 +16,7 @@ from typing import Any
 import pytest
 
 from fixtures.repos.recipes import FIXED_ENV, Project, small_project
-from tests.conftest import REPO_ROOT, Result, run_inproc
+from tests.conftest import REPO_ROOT, Result, run_inproc, store_sql
 
 API = "src/app/api.py"
 API_REASON = "refactor api"
@@ -125,20 +124,13 @@ def events(cwd: Path, *kinds: str) -> list[dict[str, Any]]:
 
 
 def commit_rows(project: Project) -> dict[str, dict[str, Any]]:
-    conn = sqlite3.connect(db_path(project))
-    conn.row_factory = sqlite3.Row
-    try:
-        return {r["sha"]: dict(r) for r in conn.execute("SELECT * FROM commits")}
-    finally:
-        conn.close()
+    rows = store_sql(project.main, "SELECT * FROM commits")
+    return {r["sha"]: dict(zip(r.keys(), r)) for r in rows}
 
 
 def rewrite_rows(project: Project) -> list[tuple[str, str, str]]:
-    conn = sqlite3.connect(db_path(project))
-    try:
-        return [tuple(r) for r in conn.execute("SELECT old_sha, new_sha, kind FROM rewrites ORDER BY rowid")]
-    finally:
-        conn.close()
+    rows = store_sql(project.main, "SELECT old_sha, new_sha, kind FROM rewrites ORDER BY rowid")
+    return [(r[0], r[1], r[2]) for r in rows]
 
 
 def lease(wt: Path, *patterns: str, env: dict[str, str] | None = None) -> dict[str, Any]:

@@ -24,7 +24,8 @@ from fixtures.repos.recipes import FIXED_ENV, Project
 from tests.conftest import REPO_ROOT, run_cli
 from tests.wheelhouse import SOURCE_FILES, Wheels, shared_wheels
 
-pytestmark = pytest.mark.slow
+# (sqlite_only: the framework's own environment has gitcoord without the postgres extra)
+pytestmark = [pytest.mark.slow, pytest.mark.sqlite_only]
 
 PRE_COMMIT = (sys.executable, "-m", "pre_commit")
 

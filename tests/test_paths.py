@@ -30,6 +30,8 @@ from gitcoord.paths import (
 )
 from gitcoord.paths import _compile as compile_glob
 
+pytestmark = pytest.mark.no_store  # pure pattern logic: no store
+
 R = TypeVar("R")
 P = pattern_from_text
 

@@ -17,6 +17,8 @@ from gitcoord.store import SCHEMA_VERSION
 from gitcoord.store.sqlite import SQLiteStore
 from tests.conftest import run_cli
 
+pytestmark = pytest.mark.sqlite_only  # the SQLite file itself; the PostgreSQL store's own tests are in test_postgres.py
+
 
 def test_store_lives_in_common_git_dir_shared_by_worktrees(project: Project) -> None:
     r = run_cli(project.wt("wt-a"), "--json", "init")

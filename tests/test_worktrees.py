@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from fixtures.repos.recipes import Project, git, write
-from tests.conftest import Result, run_inproc, store_dump
+from tests.conftest import Result, holding_write_lock, run_inproc, store_dump
 
 
 def j(cwd: Path, *args: str, env: dict[str, str] | None = None) -> Result:
@@ -244,20 +244,13 @@ def test_remove_a_missing_worktree_touches_no_other_and_refuses_locked(project: 
 def test_remove_changes_nothing_when_the_store_cannot_be_written(project: Project) -> None:
     """One operation, all or nothing: with the store locked, `worktree remove` fails
     (exit 3) and the worktree, its work and its claim are all still there."""
-    import sqlite3
-
     main = project.main
     j(main, "task", "add", "T-1", "--title", "x")
     path = Path(j(main, "worktree", "add", "T-1").json()["path"])
     write(path, {"notes.txt": "uncommitted work\n"})
     before = store_dump(main)
-    con = sqlite3.connect(main / ".git" / "gitcoord" / "gitcoord.db", isolation_level=None)
-    con.execute("BEGIN EXCLUSIVE")
-    try:
+    with holding_write_lock(main):
         r = j(main, "worktree", "remove", "--force", str(path), env={"GITCOORD_BUSY_TIMEOUT": "0.3"})
-    finally:
-        con.execute("ROLLBACK")
-        con.close()
     assert r.code == 3 and r.err_json()["error"]["code"] == "store_locked"
     assert (path / "notes.txt").read_text() == "uncommitted work\n"
     assert str(path) in git(main, "worktree", "list")
