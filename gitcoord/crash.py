@@ -28,11 +28,20 @@ def write_log(exc: BaseException) -> str | None:
             d.mkdir(parents=True, exist_ok=True)
             p = d / "gitcoord-crash.log"
             with p.open("a") as f:
-                f.write(f"--- {datetime.now(timezone.utc).isoformat()} {sys.argv!r}\n{text}\n")
+                f.write(f"--- {datetime.now(timezone.utc).isoformat()} {shown(sys.argv)!r}\n{text}\n")
             return str(p)
         except OSError:
             continue
     return None
+
+
+def shown(argv: list[str]) -> list[str]:
+    """The command line as a log may show it: store URLs without their passwords."""
+    import re
+
+    from gitcoord.store.pgurl import redact
+
+    return [re.sub(r"postgres(?:ql)?://\S+", lambda m: redact(m.group()), a) for a in argv]
 
 
 def message(exc: BaseException) -> str:

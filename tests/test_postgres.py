@@ -441,3 +441,87 @@ def test_a_server_restart_mid_run_leaves_no_half_operation(project: Project, own
     epochs = [t["claim"]["epoch"] for t in holders]
     assert len(set(epochs)) == len(epochs)
     assert j(main, "audit", "verify").json()["ok"]
+
+
+# ---------------------------------------------------------------- moving a project
+SQLITE = {"GITCOORD_STORE": ""}  # (the repository's own SQLite store, whatever the test runs on)
+
+
+def busy_sqlite_project(project: Project) -> None:
+    a, b, main = project.wt("wt-a"), project.wt("wt-b"), project.main
+    cli_ok(main, "init", env=SQLITE)
+    for args, wt in (
+        (["lease", "src/app/", "--reason", "refactor"], a),
+        (["lease", "src/app/api.py"], b),  # denied: an event
+        (["task", "add", "T-1", "--title", "one"], main),
+        (["task", "add", "T-2", "--title", "two", "--after", "T-1"], main),
+        (["claim", "T-1"], a),
+        (["send", "--all", "hello"], b),
+        (["read", "README.md"], b),
+    ):
+        run_cli(wt, *args, env=SQLITE)
+    write(a, API, "x = 1\n")
+    ok(a, "commit", "-qam", "a: api", env=SQLITE)
+    ok(a, "commit", "-q", "--amend", "-m", "a: api (amended)", env=SQLITE)
+    cli_ok(main, "inbox", "--ack", env=SQLITE)  # drains the journal too
+
+
+def timeless(doc: Any) -> Any:
+    """A document without what depends on when it was asked (expires_in)."""
+    if isinstance(doc, dict):
+        return {k: timeless(v) for k, v in doc.items() if k != "expires_in"}
+    if isinstance(doc, list):
+        return [timeless(v) for v in doc]
+    return doc
+
+
+def test_store_migrate_copies_a_sqlite_project_whole(project: Project) -> None:
+    busy_sqlite_project(project)
+    main = project.main
+    pg = {"GITCOORD_PROJECT": f"moved-{os.getpid()}-{time.time_ns()}"}
+    r = j(main, "store", "migrate", "--to", os.environ["GITCOORD_STORE"], env={**SQLITE, **pg})
+    assert r.code == 0, r.stderr
+    assert r.json()["verify"]["ok"] and r.json()["copied"]["events"] >= 8 and r.json()["copied"]["rewrites"] == 1
+    for args in (["export"], ["leases", "--all"], ["task", "list"], ["worktree", "list"]):
+        assert timeless(j(main, *args, env=SQLITE).json()) == timeless(j(main, *args, env=pg).json()), args
+    assert j(main, "audit", "verify", env=pg).json()["ok"]
+    # the copy goes on where the original left off: ids, epochs, the chain
+    granted = j(project.wt("wt-b"), "lease", "docs/", env=pg).json()["granted"][0]
+    assert granted["id"] == 2 and granted["epoch"] == 3
+    assert j(main, "audit", "verify", env=pg).json()["ok"]
+
+
+def test_store_migrate_refuses_a_target_in_use_and_leaves_it_as_it_was(project: Project) -> None:
+    busy_sqlite_project(project)
+    main = project.main
+    assert run_cli(main, "lease", "docs/").code == 0  # the target project (GITCOORD_PROJECT) is in use
+    before = store_dump(main)
+    r = j(main, "store", "migrate", "--to", os.environ["GITCOORD_STORE"], env=SQLITE)
+    assert r.code == 2 and "not empty" in r.err_json()["error"]["message"]
+    assert store_dump(main) == before
+    r = j(main, "store", "migrate", "--to", "/tmp/elsewhere.db", env=SQLITE)
+    assert r.code == 2 and "postgresql://" in r.err_json()["error"]["message"]
+
+
+def test_a_store_migrate_failing_midway_changes_nothing(project: Project, pg_server: PGServer) -> None:
+    """The target's role may not write the last tables (a real permission error, late
+    in the copy): exit 3, and the target holds what it held."""
+    busy_sqlite_project(project)
+    main = project.main
+    cli_ok(main, "init")  # an empty PostgreSQL project, made by the administrator
+    schema = j(main, "store", "info").json()["schema"]
+    for statement in (
+        f"GRANT USAGE ON SCHEMA gitcoord TO {PASSWORD_ROLE}",
+        f"GRANT SELECT ON gitcoord.projects TO {PASSWORD_ROLE}",
+        f"GRANT USAGE ON SCHEMA {schema} TO {PASSWORD_ROLE}",
+        f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA {schema} TO {PASSWORD_ROLE}",
+        f"GRANT USAGE, UPDATE ON ALL SEQUENCES IN SCHEMA {schema} TO {PASSWORD_ROLE}",
+        f"REVOKE INSERT ON {schema}.commits FROM {PASSWORD_ROLE}",
+    ):
+        pg_server.sql(statement)
+    before = store_dump(main)
+    url = pg_server.url_for(PASSWORD_ROLE, PASSWORD)
+    r = j(main, "store", "migrate", "--to", url, env=SQLITE)
+    assert r.code == 3 and "permission denied" in r.err_json()["error"]["message"], r.stderr
+    assert PASSWORD not in r.stderr
+    assert store_dump(main) == before
