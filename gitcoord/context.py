@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from gitcoord import config, gitrepo
-from gitcoord.errors import BadInput
+from gitcoord.errors import BadInput, StoreError
 from gitcoord.models import Holder
 from gitcoord.store import Store, open_store, store_dir
 
@@ -44,6 +44,9 @@ class Context:
         # Hooks never create a store: a missing one is a failure (fail closed).
         self.create_store = create_store
         self._store: Store | None = None
+        # A store that could not be opened is not tried again by this process (a hook
+        # recording its bypass would wait out a dead server's connect timeout twice).
+        self._open_failed: tuple[tuple[bool, bool], StoreError] | None = None
         self._holder: Holder | None = None
         self._integration: str | None = None
         # Per-process helpers closed with the context (gitcoord.combining.Combiner).
@@ -58,14 +61,21 @@ class Context:
 
     def store(self, *, create: bool = True, anew: bool = False) -> Store:
         if self._store is None:
-            self._store = open_store(
-                self.repo.common_dir,
-                self.settings.store,
-                create=create and self.create_store,
-                anew=anew,
-                project=self.settings.project,
-                connect_timeout=self.settings.connect_timeout,
-            )
+            how = (create and self.create_store, anew)
+            if self._open_failed is not None and self._open_failed[0] == how:
+                raise self._open_failed[1]
+            try:
+                self._store = open_store(
+                    self.repo.common_dir,
+                    self.settings.store,
+                    create=how[0],
+                    anew=anew,
+                    project=self.settings.project,
+                    connect_timeout=self.settings.connect_timeout,
+                )
+            except StoreError as e:
+                self._open_failed = (how, e)
+                raise
             if self.settings.event_hooks:  # gitcoord.on.<event>: run after each commit
                 from gitcoord import eventhooks
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -175,3 +176,15 @@ def test_store_info_makes_no_store(tmp_path: Path) -> None:
     r = run_cli(tmp_path, "--json", "store", "info")
     assert r.code == 3 and "gitcoord init" in r.err_json()["error"]["message"]
     assert not (tmp_path / ".git" / "gitcoord" / "gitcoord.db").exists()
+
+
+def test_psycopg_is_imported_only_for_the_postgresql_store(project: Project, store_kind: str) -> None:
+    """Importing psycopg costs about 100 ms: SQLite commands never pay it."""
+    assert run_cli(project.main, "lease", "README.md").code == 0
+    proc = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "gitcoord", "leases"],
+        cwd=project.main, capture_output=True, text=True, env=dict(os.environ),
+    )
+    assert proc.returncode == 0, proc.stderr
+    imported = re.search(r"\|\s+psycopg$", proc.stderr, re.M) is not None
+    assert imported == (store_kind == "postgres")
