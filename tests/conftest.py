@@ -113,11 +113,19 @@ def store_kind(request: pytest.FixtureRequest) -> Iterator[str]:
         yield kind
         return
     server: PGServer = request.getfixturevalue("pg_server")
-    saved = {k: os.environ.get(k) for k in ("GITCOORD_STORE", "GITCOORD_PROJECT")}
-    os.environ["GITCOORD_STORE"] = server.url
-    os.environ["GITCOORD_PROJECT"] = f"test-{os.getpid()}-{next(_projects)}"
-    try:
+    project = f"test-{os.getpid()}-{next(_projects)}"
+    with env_set({"GITCOORD_STORE": server.url, "GITCOORD_PROJECT": project}):
         yield kind
+
+
+@contextmanager
+def env_set(values: dict[str, str]) -> Iterator[None]:
+    """These environment variables, for this process and what it starts, until the block
+    ends."""
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
     finally:
         for k, v in saved.items():
             if v is None:
@@ -239,8 +247,16 @@ def holding_write_lock(cwd: Path) -> Iterator[None]:
         "    sys.stdin.read()\n"
         "    raise SystemExit(0)  # (rolled back: it changes nothing)\n"
     )
+    with holding(code, str(cwd)):
+        yield
+
+
+@contextmanager
+def holding(code: str, *args: str) -> Iterator[None]:
+    """Python ``code`` running in another process, which prints ``locked`` once it holds
+    what it takes and keeps it until its stdin closes (when the block ends)."""
     proc = subprocess.Popen(
-        [sys.executable, "-c", code, str(cwd)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        [sys.executable, "-c", code, *args], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
     )
     try:
         assert proc.stdout is not None and proc.stdout.readline().strip() == "locked"

@@ -4,8 +4,6 @@
 from __future__ import annotations
 
 import shutil
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -15,7 +13,7 @@ import pytest
 
 from fixtures.repos.recipes import Project
 from gitcoord import hookimpl
-from tests.conftest import holding_write_lock
+from tests.conftest import holding, holding_write_lock
 from tests.test_hooks_support import (
     API,
     cli_ok,
@@ -105,14 +103,8 @@ def holding_lock(db: Path, *pragmas: str) -> Iterator[None]:
         "print('locked', flush=True)\n"
         "sys.stdin.read()\n"
     )
-    proc = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    try:
-        assert proc.stdout is not None and proc.stdout.readline().strip() == "locked"
+    with holding(code):
         yield
-    finally:
-        assert proc.stdin is not None
-        proc.stdin.close()
-        proc.wait(timeout=30)
 
 
 def test_locked_store_still_enforces_leases_and_pre_push_fails_closed(project: Project, tmp_path: Path) -> None:

@@ -18,7 +18,7 @@ import pytest
 from fixtures.pgserver import PASSWORD, PASSWORD_ROLE, PGServer
 from fixtures.repos.recipes import Project, git, small_project
 from gitcoord.store import SCHEMA_VERSION
-from tests.conftest import run_cli, store_dump, store_sql
+from tests.conftest import env_set, run_cli, store_dump, store_sql
 from tests.test_hooks_support import API, cli_ok, head, lease, ok, refused, sh, write
 
 pytestmark = pytest.mark.postgres_only
@@ -162,16 +162,8 @@ def test_every_event_records_the_database_role(project: Project, pg_server: PGSe
 
 
 def store_sql_env(main: Path, env: dict[str, str], sql: str) -> None:
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    try:
+    with env_set(env):
         store_sql(main, sql)
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
 
 
 # ---------------------------------------------------------------- passwords

@@ -69,6 +69,13 @@ class Tx(TasksTx, CommitsTx, abc.ABC):
         """The next fencing token: store-wide, only ever grows."""
         return self.reserve_epochs(1)
 
+    def record_head(self) -> None:
+        """Before COMMIT: keep the newest event appended here as the trail's head (what
+        ``audit verify`` checks the end of the chain against)."""
+        if self.new_events:
+            last = self.new_events[-1]
+            self.set_meta(EVENTS_HEAD_KEY, f"{last.seq} {last.hash}")
+
     @abc.abstractmethod
     def reserve_epochs(self, n: int) -> int:
         """Take ``n`` consecutive fencing tokens at once; returns the first (tokens a

@@ -33,7 +33,7 @@ from psycopg import errors as pgerrors
 
 from gitcoord.errors import BadInput, SchemaTooNew, StoreCorrupt, StoreError, StoreLocked
 from gitcoord.models import Event
-from gitcoord.store.base import EVENTS_HEAD_KEY, SCHEMA_VERSION, Store, Tx
+from gitcoord.store.base import SCHEMA_VERSION, Store, Tx
 from gitcoord.store.hookread import busy_timeout
 from gitcoord.store.migrations import (
     PATHS_HASHED_KEY,
@@ -213,16 +213,6 @@ def connect(url: str, connect_timeout: float | None) -> psycopg.Connection[Any]:
         raise translate(e, url, "(connecting)") from None
     except (ValueError, TypeError) as e:  # (what some malformed URLs raise)
         raise StoreError(f"the gitcoord store URL {redact(url)} is malformed ({scrub(str(e), url)})") from None
-
-
-def _results(cur: Any) -> list[list[Any]]:
-    """The rows of each statement of a multi-statement query that returned rows."""
-    out: list[list[Any]] = []
-    while True:
-        if cur.description is not None:
-            out.append(cur.fetchall())
-        if not cur.nextset():
-            return out
 
 
 def clock_offset() -> float:
@@ -429,7 +419,7 @@ class PostgresStore(Store):
         yield from self._tx(False, [])
 
     def _tx(self, write: bool, committed: list[Event]) -> Iterator[Tx]:
-        try:
+        with self._guarded():
             self._reconnect_if_lost()
             if write:
                 self.raw.execute("BEGIN")
@@ -438,30 +428,25 @@ class PostgresStore(Store):
                 self.raw.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
             row = self.raw.execute("SELECT extract(epoch FROM clock_timestamp())::float8").fetchone()
             assert row is not None
-        except psycopg.Error as e:
-            self._rollback()
-            raise self._fail(e) from None
-        except BaseException:
-            self._rollback()
-            raise
         tx = PostgresTx(self.conn, float(row[0]) + self.offset, self.role)
-        try:
+        with self._guarded():
             yield tx
+            tx.record_head()
+            self.raw.execute("COMMIT")
+        committed.extend(tx.new_events)
+
+    @contextmanager
+    def _guarded(self) -> Iterator[None]:
+        """Any failure rolls the transaction back; a driver error becomes the store error
+        it is (naming the store, never its password)."""
+        try:
+            yield
         except psycopg.Error as e:
             self._rollback()
             raise self._fail(e) from None
         except BaseException:
             self._rollback()
             raise
-        try:
-            if tx.new_events:  # the head of the audit trail, for `audit verify`
-                last = tx.new_events[-1]
-                tx.set_meta(EVENTS_HEAD_KEY, f"{last.seq} {last.hash}")
-            self.raw.execute("COMMIT")
-        except psycopg.Error as e:
-            self._rollback()
-            raise self._fail(e) from None
-        committed.extend(tx.new_events)
 
     def schema_version(self) -> int:
         try:

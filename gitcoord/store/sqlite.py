@@ -13,7 +13,7 @@ from typing import Any
 
 from gitcoord.errors import SchemaTooNew, StoreCorrupt, StoreError, StoreLocked
 from gitcoord.models import Clock, Event, SystemClock
-from gitcoord.store.base import EVENTS_HEAD_KEY, SCHEMA_VERSION, Store, Tx
+from gitcoord.store.base import SCHEMA_VERSION, Store, Tx
 from gitcoord.store.hookread import busy_timeout as busy_timeout  # (one parser for both)
 from gitcoord.store.migrations import SCHEMA_MIGRATIONS_TABLE, SQLITE_MIGRATIONS, statements
 from gitcoord.store.sql_tx import EPOCH_MAX as EPOCH_MAX
@@ -283,9 +283,7 @@ class SQLiteStore(Store):
                 self.conn.execute("ROLLBACK")
             raise
         try:
-            if tx.new_events:  # the head of the audit trail, for `audit verify`
-                last = tx.new_events[-1]
-                tx.set_meta(EVENTS_HEAD_KEY, f"{last.seq} {last.hash}")
+            tx.record_head()
             self.conn.execute("COMMIT")
         except sqlite3.Error as e:
             if self.conn.in_transaction:
