@@ -517,3 +517,34 @@ def test_a_store_migrate_failing_midway_changes_nothing(project: Project, pg_ser
     assert r.code == 3 and "permission denied" in r.err_json()["error"]["message"], r.stderr
     assert PASSWORD not in r.stderr
     assert store_dump(main) == before
+
+
+HALF = """
+import sys, time
+from gitcoord import audit, context
+ctx = context.load(sys.argv[1])
+with ctx.store().transaction() as tx:
+    audit.append(tx, "test.half_written", None, subject="never committed")
+    print("locked", flush=True)
+    time.sleep(600)
+"""
+
+
+def test_a_writer_killed_mid_transaction_leaves_nothing_and_holds_nobody_up(project: Project) -> None:
+    main = project.main
+    cli_ok(main, "init")
+    lease(project.wt("wt-a"), API)
+    proc = subprocess.Popen([sys.executable, "-c", HALF, str(main)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None and proc.stdout.readline().strip() == "locked"
+        proc.kill()  # SIGKILL: no rollback of its own; the server drops its connection
+        proc.wait(timeout=30)
+        t0 = time.monotonic()
+        r = j(project.wt("wt-b"), "lease", "docs/", env={"GITCOORD_BUSY_TIMEOUT": "20"})
+        assert r.code == 0, r.stderr
+        assert time.monotonic() - t0 < 15
+    finally:
+        proc.kill()
+    kinds = [e["kind"] for e in j(main, "log").json()["events"]]
+    assert kinds == ["lease.granted", "lease.granted"]
+    assert j(main, "audit", "verify").json()["ok"]
