@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 
 from fixtures.repos.recipes import Project, git, write
 from tests.conftest import run_cli
@@ -177,39 +178,45 @@ def test_watch_refreshes_until_interrupted(project: Project) -> None:
         cwd=project.main,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
-        text=True,
         env=dict(os.environ),
     )
     assert proc.stdout is not None
-    frames = []  # each frame's first line, read as it comes, however slow the machine
-    for line in proc.stdout:
-        if line.startswith("gitcoord status"):
-            frames.append(line)
-            if len(frames) == 2:  # refreshed at least once
-                break
-    assert len(frames) == 2 and proc.poll() is None  # still running
+    seen = _read_until(proc.stdout.fileno(), lambda text: text.count("gitcoord status") >= 2)
+    assert proc.poll() is None  # still running
     proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=60)
+    out, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err
+    assert (seen + out).count(b"gitcoord status") >= 2  # refreshed at least once
+
+
+def _read_until(fd: int, done: Callable[[str], bool], limit: float = 60.0) -> bytes:
+    """What a running process writes to ``fd``, until ``done`` says enough (a slow machine
+    may take seconds for the first frame)."""
+    import select
+
+    out = b""
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline and not done(out.decode(errors="replace")):
+        ready, _, _ = select.select([fd], [], [], 0.1)
+        if ready:
+            try:
+                chunk = os.read(fd, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            out += chunk
+    return out
 
 
 def test_watch_in_a_terminal_redraws_in_place(project: Project) -> None:
     import pty
-    import select
 
     pid, fd = pty.fork()
     if pid == 0:  # child: the real CLI on a terminal
         os.chdir(project.main)
         os.execv(sys.executable, [sys.executable, "-m", "gitcoord", "status", "--watch", "0.3"])
-    out = b""
-    deadline = time.monotonic() + 3.0
-    while time.monotonic() < deadline:
-        ready, _, _ = select.select([fd], [], [], 0.1)
-        if ready:
-            try:
-                out += os.read(fd, 65536)
-            except OSError:
-                break
+    out = _read_until(fd, lambda text: text.count("gitcoord status") >= 2)
     os.kill(pid, signal.SIGINT)
     _, wstatus = os.waitpid(pid, 0)
     os.close(fd)

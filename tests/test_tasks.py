@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from fixtures.repos.recipes import Project, small_project
-from tests.conftest import Result, run_cli, run_inproc, store_dump
+from tests.conftest import Result, env_set, run_cli, run_inproc, store_dump
 
 
 def gcj(cwd: Path, *args: str, env: dict[str, str] | None = None) -> Result:
@@ -227,12 +230,28 @@ BAD_TASK_INPUTS = [
 
 
 @pytest.fixture(scope="module")
-def seeded(tmp_path_factory: pytest.TempPathFactory) -> Project:
-    """One project for all bad-input cases: each case proves it changed nothing."""
-    project = small_project(tmp_path_factory.mktemp("bad"))
-    assert gcj(project.main, "task", "add", "--title", "existing").code == 0
-    gcj(project.main, "task", "add", "--title", "second")
-    return project
+def _seeded_projects() -> dict[str, tuple[Project, dict[str, str]]]:
+    return {}
+
+
+@pytest.fixture
+def seeded(
+    _seeded_projects: dict[str, tuple[Project, dict[str, str]]],
+    store_kind: str,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Project]:
+    """One project per store for all bad-input cases: each case proves it changed nothing
+    (on PostgreSQL, one project name for the whole module)."""
+    if store_kind not in _seeded_projects:
+        env = {"GITCOORD_PROJECT": f"seeded-{os.getpid()}-{time.time_ns()}"} if store_kind == "postgres" else {}
+        with env_set(env):
+            project = small_project(tmp_path_factory.mktemp("bad"))
+            assert gcj(project.main, "task", "add", "--title", "existing").code == 0
+            gcj(project.main, "task", "add", "--title", "second")
+        _seeded_projects[store_kind] = (project, env)
+    project, env = _seeded_projects[store_kind]
+    with env_set(env):
+        yield project
 
 
 @pytest.mark.parametrize("args", BAD_TASK_INPUTS)
