@@ -11,6 +11,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from fixtures.repos.recipes import Project, git
 from tests.conftest import run_cli
 
@@ -151,6 +153,7 @@ def test_auto_lease_denied_denies_the_edit(project: Project) -> None:
     assert run_cli(b, "--json", "leases", "--mine").json()["leases"] == []
 
 
+@pytest.mark.sqlite_only  # (a PostgreSQL server down: test_postgres.py)
 def test_an_unreadable_store_denies_unless_the_guard_is_open(project: Project) -> None:
     b = project.wt("wt-b")
     command = guard_command(b)
@@ -164,6 +167,7 @@ def test_an_unreadable_store_denies_unless_the_guard_is_open(project: Project) -
     assert allowed(run_hook(command, b, hook_input(b, "src/app/api.py")))
 
 
+@pytest.mark.sqlite_only  # (the quick way reads SQLite; PostgreSQL takes the full check)
 def test_the_allow_path_loads_no_click_rich_pygit2_or_core(project: Project) -> None:
     a, b = project.wt("wt-a"), project.wt("wt-b")
     assert run_cli(a, "--agent", "alice", "lease", "src/app/util.py", "src/*.cfg").code == 0

@@ -548,3 +548,21 @@ def test_a_writer_killed_mid_transaction_leaves_nothing_and_holds_nobody_up(proj
     kinds = [e["kind"] for e in j(main, "log").json()["events"]]
     assert kinds == ["lease.granted", "lease.granted"]
     assert j(main, "audit", "verify").json()["ok"]
+
+
+def test_the_edit_guard_denies_while_the_server_is_down_unless_open(project: Project, own_server: PGServer) -> None:
+    from tests.test_guard import allowed, denial, guard_command, hook_input, run_hook
+
+    b = project.wt("wt-b")
+    cli_ok(project.main, "init")
+    command = guard_command(b)
+    assert allowed(run_hook(command, b, hook_input(b, API)))
+    own_server.pause()
+    try:
+        reason = denial(run_hook(command, b, hook_input(b, API)))
+        assert "cannot check this edit" in reason and own_server.url in reason
+        assert "git config gitcoord.editGuard open" in reason
+        git(project.main, "config", "gitcoord.editGuard", "open")
+        assert allowed(run_hook(command, b, hook_input(b, API)))
+    finally:
+        own_server.resume()
