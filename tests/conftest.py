@@ -265,3 +265,12 @@ def holding(code: str, *args: str) -> Iterator[None]:
         assert proc.stdin is not None
         proc.stdin.close()
         proc.wait(timeout=60)
+
+
+def run_step(command: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """Run a next step as a user pastes it into a shell: ``gitcoord`` is the console script
+    of the interpreter running the tests (its bin directory first on PATH), whatever else
+    the PATH holds."""
+    env = dict(os.environ)
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+    return subprocess.run(command, shell=True, cwd=cwd, env=env, capture_output=True, text=True)

@@ -23,7 +23,8 @@ from fixtures.repos.recipes import FIXED_ENV, small_project
 from gitcoord import __version__
 from tests.wheelhouse import Wheels, gitcoord_wheel, shared_wheels
 
-pytestmark = pytest.mark.slow
+# What is installed is the package alone (no extras): its store is SQLite.
+pytestmark = [pytest.mark.slow, pytest.mark.sqlite_only]
 
 
 @pytest.fixture(scope="session")

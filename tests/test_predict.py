@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from fixtures.repos.recipes import Project, git, write
-from tests.conftest import run_cli
+from tests.conftest import run_cli, run_step
 from tests.test_gitrepo_merge import commit_both, snapshot
 
 BODY = "".join(f"line {i}\n" for i in range(1, 41))  # long enough for distant edits
@@ -81,7 +81,8 @@ def test_the_same_lines_are_a_merge_conflict_with_that_path(project: Project) ->
     assert of_kind(doc, "overlap") == []  # the conflict says it all
     # the next step works: one of them leases the path first
     assert c["next_step"].startswith("gitcoord -C ") and f" lease {path}" in c["next_step"]
-    assert subprocess.run(c["next_step"], shell=True, capture_output=True).returncode == 0
+    step = run_step(c["next_step"])
+    assert step.returncode == 0, step.stderr
     (after,) = of_kind(status(project.main), "merge_conflict")
     assert after["next_step"].endswith(f"lease {path} --wait 30m")  # the other one waits
     assert after["next_step"].split()[2] != c["next_step"].split()[2]

@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable
 
 from fixtures.repos.recipes import Project, git, write
-from tests.conftest import run_cli
+from tests.conftest import run_cli, run_step
 
 
 def status(cwd, *args, env=None):  # type: ignore[no-untyped-def]
@@ -298,7 +298,8 @@ def test_next_steps_that_work(project: Project) -> None:
     write(b, {"docs/guide.md": "# b\n"})
     (c,) = [c for c in status(project.main).json()["conflicts"] if c["kind"] == "lease_violation"]
     assert c["next_step"].endswith("lease docs/guide.md --shared")
-    assert subprocess.run(c["next_step"], shell=True, capture_output=True).returncode == 0
+    step = run_step(c["next_step"])
+    assert step.returncode == 0, step.stderr
     assert "lease_violation" not in kinds(status(project.main).json())
 
     run_cli(a, "--agent", "alice", "send", "wt-b", "hello")
