@@ -3,7 +3,8 @@ the leases and read set (one store snapshot), run :func:`gitcoord.enforce.check`
 name the integration commits behind each stale path with their holders.
 
 ``hook-impl`` imports this only when its fast path cannot prove a commit clean
-(:mod:`gitcoord.hookimpl`); the CLI's ``check`` command uses it directly.
+(:mod:`gitcoord.hookimpl`); the CLI's ``check`` command uses it directly. It never imports
+the hook modules above it, only :mod:`gitcoord.hookenv` below them.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from gitcoord import enforce, journal, staleness
 from gitcoord.context import Context
 from gitcoord.errors import BadInput, GitcoordError, StoreCorrupt, StoreLocked
 from gitcoord.gitrepo import ZERO_SHA, DiffEntry, GitError, Repo
-from gitcoord.hookimpl import BYPASS_ENV
+from gitcoord.hookenv import BYPASS_ENV
 from gitcoord.leases import void
 from gitcoord.models import Holder, Read
 from gitcoord.store.sqlite import busy_timeout

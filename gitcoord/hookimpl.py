@@ -30,6 +30,9 @@ few git processes, most of them run in parallel.
 * ``pre-receive`` (server side): the same checks on incoming commits against the shared
   store; ``gitcoord.requireRecorded`` refuses commits the audit trail never saw.
 
+What git tells a hook (where it runs, the git process and its command line, the bypass
+variable) is :mod:`gitcoord.hookenv`, below this module and :mod:`gitcoord.checks`.
+
 Fail closed: when the store is missing, locked past ``GITCOORD_BUSY_TIMEOUT``, corrupt or
 unreadable, the checking hooks refuse with a message naming ``GITCOORD_BYPASS=<reason>``,
 which lets one commit (push) through and is recorded -- in the store, or in the journal
@@ -41,8 +44,22 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
+
+from gitcoord.hookenv import (
+    BYPASS_ENV,
+    OK_FILE,
+    all_flag,
+    amend_flag,
+    amending,
+    git_command_args,
+    git_pid,
+    locate,
+    merging_names,
+    paths_given,
+    rebasing,
+)
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -52,8 +69,6 @@ if TYPE_CHECKING:
     from gitcoord.gitrepo import Repo
     from gitcoord.models import Holder
 
-BYPASS_ENV = "GITCOORD_BYPASS"
-OK_FILE = "gitcoord-precommit-ok"
 CHECKING_HOOKS = ("pre-commit", "pre-merge-commit", "pre-applypatch", "pre-push", "pre-receive")
 # Variables a pre-receive hook needs to see the pushed objects (git's quarantine).
 _QUARANTINE_ENV = ("GIT_QUARANTINE_PATH", "GIT_OBJECT_DIRECTORY", "GIT_ALTERNATE_OBJECT_DIRECTORIES")
@@ -79,11 +94,11 @@ def main(argv: list[str]) -> int:
     handler = _HANDLERS.get(hook)
     if handler is None:
         return 0  # a hook gitcoord has nothing to do in
-    if hook == "pre-applypatch" and _rebasing():
+    if hook == "pre-applypatch" and rebasing():
         return 0  # `git rebase --apply` picking: post-applypatch journals each pick
     if hook in ("pre-commit", "pre-applypatch") and fast_pre_commit():
         return 0
-    if hook in ("post-commit", "post-applypatch") and _rebasing():
+    if hook in ("post-commit", "post-applypatch") and rebasing():
         # A commit of a rebase that no pre-commit passed: a pick, and maybe a conflict
         # resolution or an exec or edit-stop commit made with --no-verify. Journaled, not
         # checked now (a process per pick is too slow): the next drain (any gitcoord
@@ -145,21 +160,6 @@ def _finish(proc: Any) -> tuple[int, bytes]:
     return proc.returncode, out
 
 
-def _rebasing() -> bool:
-    """A rebase is under way (the shims' rule): ``rebase-merge/`` exists (the merge
-    backend), or ``rebase-apply/rebasing`` (the apply backend, which runs ``git am``; a
-    user's own ``git am`` has ``rebase-apply/applying`` instead)."""
-    names = ("rebase-merge", os.path.join("rebase-apply", "rebasing"))
-    where = _locate()
-    if where is not None:  # no process: git told the hook where it is
-        return any(os.path.exists(os.path.join(where[0], n)) for n in names)
-    try:
-        rc, out = _finish(_spawn(["rev-parse", *(a for n in names for a in ("--git-path", n))]))
-    except OSError:
-        return False
-    return rc == 0 and any(p and os.path.exists(p) for p in out.decode(errors="replace").split("\n"))
-
-
 def _journal_rebased() -> None:
     try:
         rc, out = _finish(_spawn(["rev-parse", "--git-common-dir", "--show-toplevel", "HEAD"]))
@@ -174,39 +174,6 @@ def _journal_rebased() -> None:
         journal.append_commit(common, "rebased", lines[2], lines[1], agent=os.environ.get("GITCOORD_AGENT"))
     except OSError as e:
         _err(f"gitcoord: could not journal this commit of the rebase ({e}); pre-push checks it")
-
-
-def _locate() -> tuple[str, str, str] | None:
-    """(git dir, common dir, worktree top) without starting git, as git set up the hook:
-    it runs in the top of the worktree, with GIT_DIR set for a linked worktree. None when
-    anything is unusual (then ``git rev-parse`` answers)."""
-    env = os.environ
-    if env.get("GIT_WORK_TREE") or env.get("GIT_COMMON_DIR"):
-        return None
-    top = os.getcwd()
-    git_dir = env.get("GIT_DIR")
-    if git_dir:
-        git_dir = os.path.join(top, git_dir)
-    else:
-        dotgit = os.path.join(top, ".git")
-        if os.path.isdir(dotgit):
-            git_dir = dotgit
-        elif os.path.isfile(dotgit):
-            with open(dotgit) as f:
-                text = f.read().strip()
-            if not text.startswith("gitdir: "):
-                return None
-            git_dir = os.path.join(top, text[len("gitdir: "):])
-        else:
-            return None
-    if not os.path.isfile(os.path.join(git_dir, "HEAD")):
-        return None
-    try:
-        with open(os.path.join(git_dir, "commondir")) as f:
-            common = os.path.join(git_dir, f.read().strip())
-    except FileNotFoundError:
-        common = git_dir
-    return os.path.normpath(git_dir), os.path.normpath(common), top
 
 
 def _integration_guess(common: str, configured: str | None) -> str | None:
@@ -247,9 +214,9 @@ def fast_pre_commit() -> bool:
 def _fast_pre_commit() -> bool:
     if os.environ.get(BYPASS_ENV, "").strip():
         return False
-    amend = _amending()
+    amend = amending()
     parent = "HEAD^" if amend else "HEAD"
-    where = _locate()
+    where = locate()
     # In parallel: what the commit records (the index against its parent), the tree of
     # the index (for the pass), the config, and (speculatively) the ancestry check against
     # the usual integration ref.
@@ -305,7 +272,7 @@ def _fast_pre_commit() -> bool:
     if code not in (0, 1):
         return False  # no such integration ref: let the full check resolve it
     with open(os.path.join(git_dir, OK_FILE), "w") as f:
-        f.write(f"{tree} {_git_pid()}\n")
+        f.write(f"{tree} {git_pid()}\n")
     return True
 
 
@@ -385,150 +352,6 @@ def _store_says_clean(common: str, url: str | None, top: str, touched: dict[str,
         return False
     finally:
         conn.close()
-
-
-_GIT_PROCESS: list[tuple[int, list[str]] | None] = []  # found once per hook process
-
-
-def _git_process() -> tuple[int, list[str]] | None:
-    """(pid, argv) of the nearest ``git`` process above this hook (Linux /proc): our
-    parent when a shim execs us, further up when the pre-commit framework stands
-    between. None where /proc cannot tell."""
-    if not _GIT_PROCESS:
-        _GIT_PROCESS.append(_find_git_process())
-    return _GIT_PROCESS[0]
-
-
-def _find_git_process() -> tuple[int, list[str]] | None:
-    pid = os.getppid()
-    for _ in range(5):
-        try:
-            with open(f"/proc/{pid}/cmdline", "rb") as f:
-                argv = f.read().split(b"\0")
-        except OSError:
-            return None
-        args = [a.decode(errors="replace") for a in argv if a]
-        if args and os.path.basename(args[0]) in ("git", "git.exe"):
-            return pid, args
-        try:
-            with open(f"/proc/{pid}/stat") as f:
-                pid = int(f.read().rsplit(")", 1)[1].split()[1])
-        except (OSError, ValueError, IndexError):
-            return None
-        if pid <= 1:
-            return None
-    return None
-
-
-def _git_command_args(subcommand: str) -> list[str] | None:
-    """The arguments after ``subcommand`` of the git process running this hook, or None.
-    A git process without ``subcommand`` (an alias, say ``git ci``) gives every argument
-    after the first word that is not an option."""
-    found = _git_process()
-    if found is None:
-        return None
-    args = found[1]
-    if subcommand in args:
-        return args[args.index(subcommand) + 1 :]
-    words = [i for i, a in enumerate(args[1:], 1) if not a.startswith("-")]
-    return args[words[0] + 1 :] if words else []
-
-
-def _amending() -> bool:
-    """Is the ``git commit`` that runs this hook an ``--amend``? Git does not say; its
-    command line does (elsewhere than Linux the full check compares with HEAD)."""
-    args = _git_command_args("commit")
-    return amend_flag(args) if args is not None else False
-
-
-_MERGE_OPTS_WITH_VALUE = frozenset(
-    {"-m", "-F", "-s", "-X", "--message", "--file", "--strategy", "--strategy-option",
-     "--cleanup", "--into-name"}
-)
-
-
-def merging_names() -> list[str]:
-    """What ``git merge`` (run by pre-merge-commit, before MERGE_HEAD exists) is merging:
-    from GIT_REFLOG_ACTION (``merge <commits>``), FETCH_HEAD for ``git pull`` (returned as
-    the marker ``FETCH_HEAD``), else the merge's command line."""
-    action = os.environ.get("GIT_REFLOG_ACTION", "")
-    if action.startswith("merge "):
-        return action.split()[1:]
-    if action.startswith("pull"):
-        return ["FETCH_HEAD"]
-    args = _git_command_args("merge") or []
-    names: list[str] = []
-    skip = False
-    for a in args:
-        if skip:
-            skip = False
-        elif a in _MERGE_OPTS_WITH_VALUE:
-            skip = True
-        elif a == "--":
-            continue
-        elif not a.startswith("-") or a == "-":
-            names.append(a)
-    return names
-
-
-_COMMIT_OPTS_WITH_VALUE = frozenset(
-    {
-        "-m", "-F", "-C", "-c", "-t", "--message", "--file", "--reuse-message",
-        "--reedit-message", "--template", "--author", "--date", "--cleanup", "--fixup",
-        "--squash", "--trailer", "--pathspec-from-file",
-    }
-)
-
-
-def _options(args: Sequence[str]) -> Iterator[str]:
-    """The options of a ``git commit`` argument list (after ``commit``): values of
-    options that take one, and everything after ``--``, left out; a cluster of short
-    options (``-am``) comes as its letters (``-a``, ``-m``)."""
-    skip = False
-    for a in args:
-        if skip:
-            skip = False
-            continue
-        if a == "--":
-            return
-        if a in _COMMIT_OPTS_WITH_VALUE:
-            skip = True
-            yield a
-            continue
-        if a.startswith("-") and not a.startswith("--") and len(a) > 2:
-            for i, c in enumerate(a[1:]):
-                yield "-" + c
-                if "-" + c in _COMMIT_OPTS_WITH_VALUE:
-                    skip = i == len(a) - 2  # its value is the next argument
-                    break
-            continue
-        yield a
-
-
-def amend_flag(args: Sequence[str]) -> bool:
-    """Does a ``git commit`` argument list (after ``commit``) ask for ``--amend``?
-    Unique prefixes count (``--am``), as git's option parser accepts them."""
-    amend = False
-    for a in _options(args):
-        if a.startswith("--") and len(a) >= 4 and "--amend".startswith(a):
-            amend = True
-        elif a == "--no-amend":
-            amend = False
-    return amend
-
-
-def paths_given(args: Sequence[str]) -> bool:
-    """Does a ``git commit`` argument list name paths (``git commit [-o|-i] PATH...``)?
-    Then git commits from a temporary index of its own, and the real one is no fix."""
-    if "--" in args and args.index("--") < len(args) - 1:
-        return True
-    return any(not a.startswith("-") for a in _options(args))
-
-
-def all_flag(args: Sequence[str]) -> bool:
-    """Does a ``git commit`` argument list ask for ``-a`` / ``--all`` (also inside a
-    cluster of short options, as in ``-am MSG``)?"""
-    return any(a in ("-a", "--all", "--al") for a in _options(args))
 
 
 # ---------------------------------------------------------------------------------------
@@ -621,23 +444,17 @@ def _consume_ok(repo: Repo, head: str) -> bool:
     if not checked:
         return False
     path.write_text("")
-    if by != str(_git_pid()):
+    if by != str(git_pid()):
         return False
     proc = repo.git("rev-parse", "--verify", "--quiet", f"{head}^{{tree}}", check=False)
     return proc.stdout.decode().strip() == checked
-
-
-def _git_pid() -> int:
-    """The pid of the git process running this hook (our parent where /proc cannot tell)."""
-    found = _git_process()
-    return found[0] if found is not None else os.getppid()
 
 
 def _write_ok(repo: Repo, tree: str | None) -> None:
     if not tree:
         return
     try:
-        (repo.git_dir / OK_FILE).write_text(f"{tree} {_git_pid()}\n")
+        (repo.git_dir / OK_FILE).write_text(f"{tree} {git_pid()}\n")
     except OSError as e:  # the post-commit shim then checks the commit itself
         from gitcoord import journal
 
@@ -759,7 +576,7 @@ def _pre_commit(state: _State, *, merge: bool) -> int:
     if repo.bare:
         return 0
     index_path = checks.index_file(repo)
-    args = None if merge else _git_command_args("commit")
+    args = None if merge else git_command_args("commit")
     amend = args is not None and amend_flag(args)
     parents = checks.index_parents(repo, amend=amend, merging=merging_names() if merge else None)
     state.tree = repo.write_tree(index_path)

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from fixtures.repos.recipes import Project
-from gitcoord import checks, context, gitrepo, hookimpl
+from gitcoord import checks, context, gitrepo, hookenv, hookimpl
 from gitcoord.store import hookread
 from gitcoord.store import sqlite as sqlite_store
 from tests.test_hooks_support import (
@@ -49,7 +49,7 @@ def stage(wt: Path, rel: str, text: str) -> None:
 def test_a_clean_commit_passes_fast_and_leaves_the_checked_tree(project: Project, monkeypatch: pytest.MonkeyPatch) -> None:
     b = project.wt("wt-b")
     stage(b, API, "x = 1\n")
-    ok_file = project.main / ".git" / "worktrees" / "wt-b" / hookimpl.OK_FILE
+    ok_file = project.main / ".git" / "worktrees" / "wt-b" / hookenv.OK_FILE
     ok_file.unlink(missing_ok=True)
     assert fast(b, monkeypatch)
     tree, by = ok_file.read_text().split()
@@ -150,19 +150,19 @@ def test_store_helpers_agree_with_the_sqlite_store(monkeypatch: pytest.MonkeyPat
 
 
 def test_amend_flag_parsing() -> None:
-    assert hookimpl.amend_flag(["--amend"])
-    assert hookimpl.amend_flag(["-q", "--am", "-m", "x"])
-    assert not hookimpl.amend_flag(["-m", "--amend"])  # a message, not the option
-    assert not hookimpl.amend_flag(["--amend", "--no-amend"])
-    assert not hookimpl.amend_flag(["--", "--amend"])
-    assert not hookimpl.amend_flag(["-a", "--all"])
+    assert hookenv.amend_flag(["--amend"])
+    assert hookenv.amend_flag(["-q", "--am", "-m", "x"])
+    assert not hookenv.amend_flag(["-m", "--amend"])  # a message, not the option
+    assert not hookenv.amend_flag(["--amend", "--no-amend"])
+    assert not hookenv.amend_flag(["--", "--amend"])
+    assert not hookenv.amend_flag(["-a", "--all"])
 
 
 def test_merging_names(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("GIT_REFLOG_ACTION", "merge feature other")
-    assert hookimpl.merging_names() == ["feature", "other"]
+    assert hookenv.merging_names() == ["feature", "other"]
     monkeypatch.setenv("GIT_REFLOG_ACTION", "pull --no-rebase origin main")
-    assert hookimpl.merging_names() == ["FETCH_HEAD"]
+    assert hookenv.merging_names() == ["FETCH_HEAD"]
 
 
 def test_the_commit_path_opens_no_store_it_would_have_to_create(project: Project, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -182,26 +182,26 @@ def test_locating_the_repository_without_git_agrees_with_rev_parse(
     repo = gitrepo.discover(wt)
     if where.endswith("GIT_DIR"):
         monkeypatch.setenv("GIT_DIR", str(repo.git_dir))
-    found = hookimpl._locate()
+    found = hookenv.locate()
     assert found is not None
     git_dir, common, top = found
     assert (Path(git_dir).resolve(), Path(common).resolve(), Path(top).resolve()) == (
         repo.git_dir, repo.common_dir, repo.root
     )
     monkeypatch.setenv("GIT_WORK_TREE", str(wt))
-    assert hookimpl._locate() is None  # unusual set-ups: ask git
+    assert hookenv.locate() is None  # unusual set-ups: ask git
 
 
 def test_paths_given() -> None:
-    assert hookimpl.paths_given(["-m", "x", "src/a.py"]) and hookimpl.paths_given(["-o", "a"])
-    assert hookimpl.paths_given(["-qm", "x", "--", "-odd-name"])
-    assert not hookimpl.paths_given(["-m", "src/a.py"]) and not hookimpl.paths_given(["-am", "x"])
-    assert not hookimpl.paths_given(["--amend", "--no-edit"]) and not hookimpl.paths_given(["-m", "x", "--"])
+    assert hookenv.paths_given(["-m", "x", "src/a.py"]) and hookenv.paths_given(["-o", "a"])
+    assert hookenv.paths_given(["-qm", "x", "--", "-odd-name"])
+    assert not hookenv.paths_given(["-m", "src/a.py"]) and not hookenv.paths_given(["-am", "x"])
+    assert not hookenv.paths_given(["--amend", "--no-edit"]) and not hookenv.paths_given(["-m", "x", "--"])
 
 
 def test_all_flag() -> None:
-    assert hookimpl.all_flag(["-a"]) and hookimpl.all_flag(["-am", "msg"]) and hookimpl.all_flag(["--all"])
-    assert hookimpl.all_flag(["-qa"]) and hookimpl.all_flag(["-m", "x", "-a"])
-    assert not hookimpl.all_flag(["-m", "-a"])  # a message, not the option
-    assert not hookimpl.all_flag(["-ma"])  # the message is "a"
-    assert not hookimpl.all_flag(["--amend"]) and not hookimpl.all_flag(["--", "-a"])
+    assert hookenv.all_flag(["-a"]) and hookenv.all_flag(["-am", "msg"]) and hookenv.all_flag(["--all"])
+    assert hookenv.all_flag(["-qa"]) and hookenv.all_flag(["-m", "x", "-a"])
+    assert not hookenv.all_flag(["-m", "-a"])  # a message, not the option
+    assert not hookenv.all_flag(["-ma"])  # the message is "a"
+    assert not hookenv.all_flag(["--amend"]) and not hookenv.all_flag(["--", "-a"])
