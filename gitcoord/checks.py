@@ -2,9 +2,9 @@
 the leases and read set (one store snapshot), run :func:`gitcoord.enforce.check`, and
 name the integration commits behind each stale path with their holders.
 
-``hook-impl`` imports this only when its fast path cannot prove a commit clean
-(:mod:`gitcoord.hookimpl`); the CLI's ``check`` command uses it directly. It never imports
-the hook modules above it, only :mod:`gitcoord.hookenv` below them.
+``hook-impl`` imports this only when its fast path (:mod:`gitcoord.fastpath`) cannot prove
+a commit clean (:mod:`gitcoord.hookimpl`); the CLI's ``check`` command uses it directly.
+It never imports the hook modules above it, only :mod:`gitcoord.hookenv` below them.
 """
 
 from __future__ import annotations

@@ -2,9 +2,9 @@
 is, which git process runs the hook and with what command line, and a way to start git
 processes in the hook's own environment.
 
-The lowest layer of the hook path: :mod:`gitcoord.hookimpl` (the entry point, the fast
-path and the full check's handlers) and :mod:`gitcoord.checks` (the bypass hint in
-refusal messages) both import it; it imports
+The lowest layer of the hook path: :mod:`gitcoord.hookimpl` (the entry point and the full
+check's handlers), :mod:`gitcoord.fastpath` (the pre-commit fast path) and
+:mod:`gitcoord.checks` (the bypass hint in refusal messages) all import it; it imports
 only the standard library, and not ``typing`` or ``subprocess`` (a hook pays for every
 import on every commit). Besides :mod:`gitcoord.gitrepo`, only the hook path starts git,
 and only through :func:`start`.

@@ -11,17 +11,11 @@ few git processes, most of them run in parallel.
   ``<git-dir>/gitcoord-precommit-ok``, so the post-commit shim journals the commit without
   starting Python (docs/hooks-contract.md).
 
-  The fast path (:func:`fast_pre_commit`) first tries to *prove* the commit clean:
-  ``diff-index``, ``write-tree``, the config and the integration ancestry in parallel git
-  processes, then one indexed query (no other holder's active lease under any touched
-  path or its ancestors, no read set: :mod:`gitcoord.store.hookread`). A branch behind the integration ref costs one
-  merge-base and one cat-file more for the stale-read predicate. Anything else -- a
-  candidate lease of another holder, a glob, a stale path, a read set, a merge,
-  ``requireLease``, a bypass, any error -- goes to the full check
-  (:mod:`gitcoord.checks`), which decides and explains. The fast path only ever passes
-  what the full check would pass. For its latency it is the one place besides
-  :mod:`gitcoord.gitrepo` that starts git (in the hook's own environment, so the same
-  repository and index); its SQL stays in the store package.
+  The fast path (:func:`gitcoord.fastpath.pre_commit`) first tries to *prove* the commit
+  clean with the standard library and sqlite3 alone: parallel git processes and one store
+  snapshot. Only what it cannot prove -- a lease that covers a touched path, a stale path,
+  a read set, a merge, ``requireLease``, a bypass, any error -- comes to the full check
+  (:mod:`gitcoord.checks`), which decides and explains.
 * ``post-commit`` (only when the shim found no pass: the commit skipped pre-commit): check
   the commit, record it, record and announce any violation loudly. Exit 0.
 * ``post-merge`` / ``post-rewrite``: journaled by the shims; here only when they could not.
@@ -30,8 +24,9 @@ few git processes, most of them run in parallel.
 * ``pre-receive`` (server side): the same checks on incoming commits against the shared
   store; ``gitcoord.requireRecorded`` refuses commits the audit trail never saw.
 
+The hook path reads top-down: the shim, this entry point, the fast path, the full check.
 What git tells a hook (where it runs, the git process and its command line, the bypass
-variable) is :mod:`gitcoord.hookenv`, below this module and :mod:`gitcoord.checks`.
+variable) is :mod:`gitcoord.hookenv`, below all of them.
 
 Fail closed: when the store is missing, locked past ``GITCOORD_BUSY_TIMEOUT``, corrupt or
 unreadable, the checking hooks refuse with a message naming ``GITCOORD_BYPASS=<reason>``,
@@ -44,25 +39,25 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
 
 from gitcoord.hookenv import (
     BYPASS_ENV,
     OK_FILE,
     all_flag,
     amend_flag,
-    amending,
     git_command_args,
     git_pid,
-    locate,
     merging_names,
     paths_given,
     rebasing,
+    run,
 )
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
     from pathlib import Path
+    from typing import Any
 
     from gitcoord.checks import Report
     from gitcoord.context import Context
@@ -72,8 +67,6 @@ if TYPE_CHECKING:
 CHECKING_HOOKS = ("pre-commit", "pre-merge-commit", "pre-applypatch", "pre-push", "pre-receive")
 # Variables a pre-receive hook needs to see the pushed objects (git's quarantine).
 _QUARANTINE_ENV = ("GIT_QUARANTINE_PATH", "GIT_OBJECT_DIRECTORY", "GIT_ALTERNATE_OBJECT_DIRECTORIES")
-_TRUE = ("true", "yes", "on", "1")
-_FALSE = ("false", "no", "off", "0", "")
 
 
 def _err(text: str = "") -> None:
@@ -96,8 +89,11 @@ def main(argv: list[str]) -> int:
         return 0  # a hook gitcoord has nothing to do in
     if hook == "pre-applypatch" and rebasing():
         return 0  # `git rebase --apply` picking: post-applypatch journals each pick
-    if hook in ("pre-commit", "pre-applypatch") and fast_pre_commit():
-        return 0
+    if hook in ("pre-commit", "pre-applypatch"):
+        from gitcoord import fastpath
+
+        if fastpath.pre_commit():
+            return 0
     if hook in ("post-commit", "post-applypatch") and rebasing():
         # A commit of a rebase that no pre-commit passed: a pick, and maybe a conflict
         # resolution or an exec or edit-stop commit made with --no-verify. Journaled, not
@@ -141,28 +137,13 @@ class _State:
 
 
 # ---------------------------------------------------------------------------------------
-# The pre-commit fast path
+# Commits of a rebase
 # ---------------------------------------------------------------------------------------
-
-
-def _spawn(args: Sequence[str]) -> Any:
-    import subprocess
-
-    # The hook's environment as git gave it (GIT_DIR, GIT_INDEX_FILE): the same repository
-    # and the same index git is committing.
-    return subprocess.Popen(
-        ["git", *args], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL
-    )
-
-
-def _finish(proc: Any) -> tuple[int, bytes]:
-    out, _ = proc.communicate()
-    return proc.returncode, out
 
 
 def _journal_rebased() -> None:
     try:
-        rc, out = _finish(_spawn(["rev-parse", "--git-common-dir", "--show-toplevel", "HEAD"]))
+        rc, out = run(["rev-parse", "--git-common-dir", "--show-toplevel", "HEAD"])
         lines = out.decode("utf-8", "surrogateescape").removesuffix("\n").split("\n")
         if rc != 0 or len(lines) != 3:
             return
@@ -174,184 +155,6 @@ def _journal_rebased() -> None:
         journal.append_commit(common, "rebased", lines[2], lines[1], agent=os.environ.get("GITCOORD_AGENT"))
     except OSError as e:
         _err(f"gitcoord: could not journal this commit of the rebase ({e}); pre-push checks it")
-
-
-def _integration_guess(common: str, configured: str | None) -> str | None:
-    """The integration ref as :meth:`gitcoord.gitrepo.Repo.integration_ref` resolves it, in
-    the common cases only (None: let the full check resolve it)."""
-    if configured:
-        return configured
-    if os.path.isdir(os.path.join(common, "reftable")):
-        return None
-    try:
-        with open(os.path.join(common, "refs", "remotes", "origin", "HEAD")) as f:
-            target = f.read().strip()
-    except OSError:
-        return "refs/heads/main"  # the first default; a missing main sends us to the full check
-    prefix = "ref: refs/remotes/origin/"
-    return "refs/heads/" + target[len(prefix) :] if target.startswith(prefix) else None
-
-
-def _config(raw: bytes) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for item in raw.decode(errors="surrogateescape").split("\0"):
-        if item:
-            key, sep, value = item.partition("\n")
-            # A key written with no value (`[gitcoord] requireLease`) is boolean true in git.
-            out[key] = value if sep else "true"
-    return out
-
-
-def fast_pre_commit() -> bool:
-    """Prove the commit clean and leave the pass for the post-commit shim; False when
-    the full check must decide (never an exception)."""
-    try:
-        return _fast_pre_commit()
-    except Exception:
-        return False
-
-
-def _fast_pre_commit() -> bool:
-    if os.environ.get(BYPASS_ENV, "").strip():
-        return False
-    amend = amending()
-    parent = "HEAD^" if amend else "HEAD"
-    where = locate()
-    # In parallel: what the commit records (the index against its parent), the tree of
-    # the index (for the pass), the config, and (speculatively) the ancestry check against
-    # the usual integration ref.
-    procs = {
-        "diff": _spawn(["diff-index", "--cached", "-z", "--raw", "--no-renames",
-                        "--ignore-submodules=none", parent, "--"]),
-        "tree": _spawn(["write-tree"]),
-        "config": _spawn(["config", "-z", "--get-regexp", r"^gitcoord\."]),
-    }
-    if where is None:
-        procs["where"] = _spawn(["rev-parse", "--is-bare-repository", "--absolute-git-dir",
-                                 "--git-common-dir", "--show-toplevel"])
-    if amend:
-        procs["merge"] = _spawn(["rev-parse", "-q", "--verify", "HEAD^2"])
-    guess = "refs/heads/main"
-    procs["ancestry"] = _spawn(["merge-base", "--is-ancestor", guess, parent])
-    out = {name: _finish(p) for name, p in procs.items()}
-    tree = out["tree"][1].decode().strip()
-    if any(out[k][0] != 0 for k in out if k in ("where", "diff", "tree")) or out["config"][0] not in (0, 1):
-        return False
-    if amend and out["merge"][0] == 0:
-        return False  # amending a merge: the full check compares with every parent
-    if where is None:
-        lines = out["where"][1].decode(errors="surrogateescape").split("\n")
-        if len(lines) < 4 or lines[0] != "false":
-            return False
-        common = lines[2] if os.path.isabs(lines[2]) else os.path.join(os.getcwd(), lines[2])
-        where = (lines[1], common, lines[3])
-    git_dir, common, top = where
-    if os.path.exists(os.path.join(git_dir, "MERGE_HEAD")):
-        return False  # concluding a merge
-    cfg = _config(out["config"][1])
-    for key in ("gitcoord.requirelease", "gitcoord.strictreads"):
-        value = cfg.get(key)
-        if value is not None and value.strip().lower() not in _FALSE:
-            return False  # (requireLease: let the full check judge ownership)
-    url = os.environ.get("GITCOORD_STORE") or cfg.get("gitcoord.store")
-    if url and url.startswith(("postgresql://", "postgres://")):
-        return False
-    integration = _integration_guess(common, cfg.get("gitcoord.integration") or None)
-    if integration is None:
-        return False
-    ancestry = None if integration == guess else _spawn(["merge-base", "--is-ancestor", integration, parent])
-    touched = _raw_paths(out["diff"][1])
-    try:
-        clean = touched is not None and _store_says_clean(common, url, top, touched)
-    finally:
-        code = out["ancestry"][0] if ancestry is None else _finish(ancestry)[0]
-    if not clean or touched is None:
-        return False  # a lease or read set to judge: the full check decides
-    if code == 1 and not _none_stale(integration, parent, touched):
-        return False  # behind the integration ref, and a touched path changed there
-    if code not in (0, 1):
-        return False  # no such integration ref: let the full check resolve it
-    with open(os.path.join(git_dir, OK_FILE), "w") as f:
-        f.write(f"{tree} {git_pid()}\n")
-    return True
-
-
-def _raw_paths(raw: bytes) -> dict[str, str | None] | None:
-    """path -> blob(P:X) from ``diff-index --raw -z`` output (None: parse trouble)."""
-    items = raw.decode(errors="surrogateescape").split("\0")
-    out: dict[str, str | None] = {}
-    for i in range(0, len(items) - 1, 2):
-        meta = items[i].split()
-        if len(meta) < 5 or not meta[0].startswith(":"):
-            return None
-        out[items[i + 1]] = None if meta[0] == ":000000" else meta[2]
-    return out
-
-
-def _none_stale(integration: str, parent: str, touched: dict[str, str | None]) -> bool:
-    """The branch is behind the integration ref: is every touched path still fresh?
-    (:func:`gitcoord.stalerule.is_stale` on one merge-base and one cat-file.)"""
-    from gitcoord.stalerule import is_stale  # (only a branch behind pays the import)
-
-    if any("\n" in p for p in touched):
-        return False
-    code, out = _finish(_spawn(["merge-base", parent, integration]))
-    fork = out.decode().strip()
-    if code != 0 or not fork:
-        return False
-    if not touched:
-        return True
-    specs = "".join(f"{integration}:{p}\n{fork}:{p}\n" for p in touched)
-    proc = _spawn_input(["cat-file", "--batch-check=%(objectname) %(objecttype)"])
-    out, _ = proc.communicate(specs.encode(errors="surrogateescape"))
-    lines = out.decode().splitlines()
-    if proc.returncode != 0 or len(lines) != 2 * len(touched):
-        return False
-    blobs = []
-    for line in lines:
-        parts = line.split()
-        blobs.append(parts[0] if len(parts) == 2 and parts[1] in ("blob", "commit") else None)
-    for k, at_parent in enumerate(touched.values()):
-        if is_stale(blobs[2 * k], blobs[2 * k + 1], at_parent):
-            return False
-    return True
-
-
-def _spawn_input(args: Sequence[str]) -> Any:
-    import subprocess
-
-    return subprocess.Popen(
-        ["git", *args], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, stdin=subprocess.PIPE
-    )
-
-
-def _store_says_clean(common: str, url: str | None, top: str, touched: dict[str, str | None]) -> bool:
-    from gitcoord.store import hookread
-
-    if url:
-        raw = url[len("sqlite://") :] if url.startswith("sqlite://") else url
-        path = os.path.expanduser(raw)
-        path = path if os.path.isabs(path) else os.path.join(common, path)
-    else:
-        path = os.path.join(common, "gitcoord", "gitcoord.db")
-    keys: dict[str, None] = {"": None}
-    for p in touched:
-        keys[p] = None
-        i = p.rfind("/")
-        while i > 0:
-            keys[p[:i]] = None
-            i = p.rfind("/", 0, i)
-    host = os.environ.get("GITCOORD_HOST") or os.uname().nodename or "localhost"
-    try:
-        conn = hookread.connect(path)
-    except hookread.Unsure:
-        return False
-    try:
-        return hookread.nothing_to_report(conn, list(keys), os.path.realpath(top), host)
-    except hookread.Unsure:
-        return False
-    finally:
-        conn.close()
 
 
 # ---------------------------------------------------------------------------------------

@@ -1,8 +1,9 @@
 """Does a lease pattern cover a path: git wildmatch in linear time, and the lease rules.
 
-Import-light (the standard library only; ``re`` when a glob first needs a regex), so the
-commit hook can match leases without importing :mod:`gitcoord.paths` (normalisation,
-overlap, the lease index), which builds on it: both decide with the same code.
+Import-light (the standard library only; ``re`` when a glob first needs a regex): the
+pre-commit fast path (:mod:`gitcoord.fastpath`) evaluates candidate leases with it, and
+:mod:`gitcoord.paths` (normalisation, overlap, the lease index) builds on it, so both
+decide with the same code.
 
 A glob is compiled once (cached by its text) into one of three engines:
 
@@ -30,6 +31,7 @@ from functools import lru_cache
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import re
+    from collections.abc import Iterable
     from typing import TypeVar
 
     from gitcoord.errors import BadInput
@@ -755,7 +757,7 @@ def index_match(
     Only the path's own entries and those keyed at its ancestors are looked at: files by
     equality, directories by their key alone (keyed at an ancestor, they cover the path),
     and only those globs, each compiled at most once. :class:`gitcoord.paths.LeaseIndex`
-    matches through here.
+    and the hook's fast path (:func:`first_covered`) both match through here.
     """
     out: list[E] = []
     hit = files.get(path)
@@ -778,3 +780,29 @@ def index_match(
                 if glob.match(path):
                     out.append(entry)
     return out
+
+
+LeaseRow = tuple[str, str, str, bool]
+"""A candidate lease as the store's hook query returns it: (pattern, kind, key, exclusive)."""
+
+
+def first_covered(rows: Iterable[LeaseRow], paths: Iterable[str]) -> tuple[str, LeaseRow] | None:
+    """The first of ``paths`` that one of the lease ``rows`` covers, with that row; None
+    when none is covered. ``rows`` must hold every lease keyed at one of the paths or at
+    an ancestor of one (:func:`index_match`); a row of an unknown kind is a ValueError."""
+    tables: dict[str, dict[str, list[tuple[tuple[str, str, str], LeaseRow]]]] = {
+        "file": {}, "dir": {}, "glob": {},
+    }
+    for row in rows:
+        pattern, kind, key = row[0], row[1], row[2]
+        if kind not in tables:
+            raise ValueError(f"unknown pattern kind {kind!r}")
+        tables[kind].setdefault(key, []).append(((pattern, kind, key), row))
+    files, dirs, globs = tables["file"], tables["dir"], tables["glob"]
+    if not files and not dirs and not globs:
+        return None
+    for path in paths:
+        hits = index_match(files, dirs, globs, path)
+        if hits:
+            return path, hits[0][1]
+    return None

@@ -1,7 +1,10 @@
-"""The pre-commit fast path passes only what the full check passes (gitcoord.hookimpl).
+"""The pre-commit fast path passes only what the full check passes (gitcoord.fastpath).
 
-It proves a commit clean with parallel git processes and one indexed query; anything it
-cannot decide goes to the full check. These tests pin both halves of that promise.
+It proves a commit clean with parallel git processes and one store snapshot, evaluating
+the globs and directory leases near the staged paths and the stale-read predicate itself;
+only a real match (or what it cannot decide) goes to the full check. These tests pin both
+halves of that promise, in process and through the installed hooks of a real repository;
+tests/test_fastpath_verdicts.py compares the lease verdicts on generated lease sets.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from fixtures.repos.recipes import Project
-from gitcoord import checks, context, gitrepo, hookenv, hookimpl
+from gitcoord import checks, context, fastpath, gitrepo, hookenv, store
 from gitcoord.store import hookread
 from gitcoord.store import sqlite as sqlite_store
 from tests.test_hooks_support import (
@@ -20,8 +23,10 @@ from tests.test_hooks_support import (
     cli_ok,
     db_path,
     hooked_project,  # noqa: F401 (the project fixture)
+    journal_lines,
     lease,
     ok,
+    sh,
     write,
 )
 
@@ -30,7 +35,7 @@ pytestmark = pytest.mark.sqlite_only  # the pre-commit fast path reads SQLite on
 
 def fast(wt: Path, monkeypatch: pytest.MonkeyPatch) -> bool:
     monkeypatch.chdir(wt)
-    return hookimpl.fast_pre_commit()
+    return fastpath.pre_commit()
 
 
 def full_passes(wt: Path) -> bool:
@@ -65,9 +70,20 @@ def test_own_leases_and_others_leases_elsewhere_keep_the_fast_path(project: Proj
     assert fast(b, monkeypatch) and full_passes(b)
 
 
+def test_others_globs_and_directories_nearby_that_match_nothing_staged_keep_the_fast_path(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    a, b = project.wt("wt-a"), project.wt("wt-b")
+    # keyed at the staged path's directory and at its ancestors, and beside them
+    lease(a, "src/app/*.txt", "src/**/test_*.py", "**/*.md", "src/app/[!a]*.py", "src/app/ap?.pyc")
+    lease(a, "src/lib/", "src/app/api.py.d/", "tests/")
+    stage(b, API, "x = 2\n")
+    assert fast(b, monkeypatch) and full_passes(b)
+
+
 @pytest.mark.parametrize(
     "situation",
-    ["others-lease", "others-glob-nearby", "stale", "read-set", "require-lease", "bypass",
+    ["others-lease", "others-glob", "others-dir", "stale", "read-set", "require-lease", "bypass",
      "store-missing", "merging", "no-main"],
 )
 def test_the_fast_path_hands_over_whenever_it_cannot_prove_clean(
@@ -79,8 +95,12 @@ def test_the_fast_path_hands_over_whenever_it_cannot_prove_clean(
     if situation == "others-lease":
         lease(a, API)
         full_should_pass = False
-    elif situation == "others-glob-nearby":
-        lease(a, "src/app/*.txt")  # a candidate by its key, matching nothing staged
+    elif situation == "others-glob":
+        lease(a, "src/**/a?i.py")
+        full_should_pass = False
+    elif situation == "others-dir":
+        lease(a, "src/")
+        full_should_pass = False
     elif situation == "stale":
         write(project.main, API, "# main moved\n")
         ok(project.main, "commit", "-qam", "main moves the api")
@@ -130,12 +150,12 @@ def test_a_branch_behind_main_stays_fast_when_nothing_it_touches_changed_there(
 def test_integration_guess_agrees_with_the_repository(project: Project) -> None:
     common = str(project.main / ".git")
     repo = gitrepo.discover(project.main)
-    assert hookimpl._integration_guess(common, None) == repo.integration_ref() == "refs/heads/main"
-    assert hookimpl._integration_guess(common, "refs/heads/dev") == "refs/heads/dev"
+    assert fastpath._integration_guess(common, None) == repo.integration_ref() == "refs/heads/main"
+    assert fastpath._integration_guess(common, "refs/heads/dev") == "refs/heads/dev"
     ok(project.main, "branch", "develop")
     ok(project.main, "update-ref", "refs/remotes/origin/develop", "HEAD")
     ok(project.main, "symbolic-ref", "refs/remotes/origin/HEAD", "refs/remotes/origin/develop")
-    assert hookimpl._integration_guess(common, None) == repo.integration_ref() == "refs/heads/develop"
+    assert fastpath._integration_guess(common, None) == repo.integration_ref() == "refs/heads/develop"
 
 
 def test_store_helpers_agree_with_the_sqlite_store(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -147,6 +167,10 @@ def test_store_helpers_agree_with_the_sqlite_store(monkeypatch: pytest.MonkeyPat
         assert hookread.busy_timeout() == sqlite_store.busy_timeout()
     monkeypatch.setenv("GITCOORD_TEST_CLOCK_OFFSET", "3600")
     assert abs(hookread.now() - sqlite_store.default_clock().now()) < 5
+    common = Path("/r/repo/.git")
+    assert store.sqlite_file(str(common), None) == str(store.sqlite_path(common))
+    for url in ("sqlite:///srv/x.db", "/srv/x.db", "rel/x.db", "~/x.db", "sqlite://rel/y.db"):
+        assert store.sqlite_file(str(common), url) == str(store.sqlite_url_path(url, common))
 
 
 def test_amend_flag_parsing() -> None:
@@ -205,3 +229,83 @@ def test_all_flag() -> None:
     assert not hookenv.all_flag(["-m", "-a"])  # a message, not the option
     assert not hookenv.all_flag(["-ma"])  # the message is "a"
     assert not hookenv.all_flag(["--amend"]) and not hookenv.all_flag(["--", "-a"])
+
+
+# ---------------------------------------------------------------------------------------
+# Through the installed hooks: a real `git commit` in a linked worktree. Which path decided
+# is read from the hook's own import trace (PYTHONPROFILEIMPORTTIME): the full check cannot
+# run without importing gitcoord.checks, and the fast path never imports it.
+# ---------------------------------------------------------------------------------------
+
+
+def traced_commit(wt: Path, msg: str) -> tuple[int, set[str], str]:
+    """``git commit`` through the installed hooks: exit code, the modules the hook's
+    Python imported, and what it said (the import trace left out)."""
+    proc = sh(wt, "commit", "-q", "-m", msg, env={"PYTHONPROFILEIMPORTTIME": "1"})
+    modules: set[str] = set()
+    said: list[str] = []
+    for line in proc.stderr.splitlines():
+        if line.startswith("import time:"):
+            modules.add(line.rsplit("|", 1)[1].strip())
+        else:
+            said.append(line)
+    return proc.returncode, modules, "\n".join(said)
+
+
+def test_a_nearby_glob_or_directory_lease_that_matches_nothing_takes_the_fast_path(project: Project) -> None:
+    a, b = project.wt("wt-a"), project.wt("wt-b")
+    lease(a, "src/app/*.txt", "src/**/test_*.py", "src/app/[!a]*.py", "src/app/ap?.pyc", "*.md")
+    lease(a, "src/lib/", "tests/", "src/app/api.py.d/")
+    stage(b, API, "x = 1\n")
+    code, modules, said = traced_commit(b, "b edits the api beside a's leases")
+    assert code == 0, said
+    assert "gitcoord.fastpath" in modules and "gitcoord.checks" not in modules
+    sha = ok(b, "rev-parse", "HEAD").strip()
+    # the fast path's pass let the post-commit shim journal the commit without Python
+    assert journal_lines(project)[-1].split("\t")[:3] == ["post-commit", sha, str(b)]
+
+
+def test_a_branch_behind_main_takes_the_fast_path_when_main_changed_nothing_it_commits(project: Project) -> None:
+    b, m = project.wt("wt-b"), project.main
+    for i in range(3):
+        write(m, "README.md", f"# main moved {i}\n")
+        ok(m, "commit", "-qam", f"main moves {i}")
+    stage(b, API, "x = 1\n")
+    code, modules, said = traced_commit(b, "b, three commits behind main")
+    assert code == 0, said
+    assert "gitcoord.fastpath" in modules and "gitcoord.checks" not in modules
+    assert sh(b, "merge-base", "--is-ancestor", "main", "HEAD").returncode == 1  # still behind
+
+
+@pytest.mark.parametrize("match", ["glob", "dir", "file", "stale"])
+def test_a_real_match_goes_to_the_full_check_and_is_refused(project: Project, match: str) -> None:
+    a, b, m = project.wt("wt-a"), project.wt("wt-b"), project.main
+    lease(a, "src/app/*.txt", "tests/")  # near, matching nothing
+    write(m, "README.md", "# main moved\n")
+    ok(m, "commit", "-qam", "main moves the readme")
+    if match == "glob":
+        lease(a, "src/**/a[p]?.py")
+    elif match == "dir":
+        lease(a, "src/app/")
+    elif match == "file":
+        lease(a, API)
+    else:
+        write(m, API, "# main's api\n")
+        ok(m, "commit", "-qam", "main moves the api")
+    stage(b, API, "x = 1\n")
+    code, modules, said = traced_commit(b, "b edits the api")
+    assert code == 1
+    assert "gitcoord.fastpath" in modules and "gitcoord.checks" in modules
+    assert "commit refused: 1 violation" in said
+    assert ("stale read" if match == "stale" else "leased by wt-a") in said
+    assert ok(b, "log", "-1", "--format=%s").strip() == "initial layout"
+
+
+def test_a_shared_lease_goes_to_the_full_check_which_lets_co_owners_commit(project: Project) -> None:
+    a, b = project.wt("wt-a"), project.wt("wt-b")
+    lease(a, "src/app/", "--shared")
+    lease(b, "src/**/*.py", "--shared")
+    stage(b, API, "x = 1\n")
+    code, modules, said = traced_commit(b, "b co-owns src/app")
+    assert code == 0, said
+    assert "gitcoord.checks" in modules  # a shared lease to weigh: the full check decided

@@ -1,10 +1,18 @@
 """The commit hook's fast path into the SQLite store: ``sqlite3`` and nothing else.
 
-``hook-impl pre-commit`` first tries to *prove* a commit clean with two indexed queries
-(no other holder's active lease among the candidate keys of the touched paths; no read
-set) before paying for the full engine (:mod:`gitcoord.checks`), whose imports cost more
-than the check itself. Anything this module cannot decide raises :class:`Unsure`, and the
-full engine takes over (and produces the proper messages and errors). It never writes.
+``hook-impl pre-commit`` first tries to *prove* a commit clean (:mod:`gitcoord.fastpath`)
+before paying for the full engine (:mod:`gitcoord.checks`), whose imports cost more than
+the check itself. From the store it needs one snapshot, :func:`candidates`: the active
+leases of other holders keyed at the touched paths and their ancestors (the rows the
+full check's ``lease_candidates`` would match), and whether this worktree has a read set.
+The matching itself is :func:`gitcoord.pathmatch.first_covered`, shared by every store.
+
+Another store's twin of this module (say, PostgreSQL's) provides the same two functions:
+``connect(...)`` raising :class:`Unsure` when it cannot answer, and
+``candidates(conn, keys, worktree, host) -> (rows, has_read_set)`` with rows
+``(pattern, kind, key, exclusive)``, judged by the store's own clock. Anything this
+module cannot decide raises :class:`Unsure`, and the full engine takes over (and produces
+the proper messages and errors). It never writes.
 
 Kept in step with :mod:`gitcoord.store.sqlite` (``lease_candidates``, ``default_clock``);
 tests compare the two. ``busy_timeout`` lives here and the store imports it.
@@ -15,9 +23,14 @@ from __future__ import annotations
 import os
 import sqlite3
 import time
-from collections.abc import Sequence
 
 from gitcoord.store.migrations import LATEST
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from gitcoord.pathmatch import LeaseRow
 
 CHUNK = 500
 
@@ -65,12 +78,14 @@ def connect(path: str) -> sqlite3.Connection:
     return conn
 
 
-def nothing_to_report(
+def candidates(
     conn: sqlite3.Connection, keys: Sequence[str], worktree: str, host: str
-) -> bool:
-    """True when no other holder has an active lease under any of ``keys`` (the touched
-    paths and their ancestors) and this worktree has no read set. One snapshot."""
+) -> tuple[list[LeaseRow], bool]:
+    """In one snapshot: the active leases of holders other than (``worktree``, ``host``)
+    whose index key is one of ``keys`` (the touched paths and their ancestors), as
+    ``(pattern, kind, key, exclusive)`` rows; and whether that worktree has a read set."""
     t = now()
+    rows: list[LeaseRow] = []
     try:
         conn.execute("BEGIN")
         try:
@@ -78,17 +93,16 @@ def nothing_to_report(
             for i in range(0, len(uniq), CHUNK):
                 chunk = uniq[i : i + CHUNK]
                 marks = ",".join("?" * len(chunk))
-                row = conn.execute(
-                    f"SELECT 1 FROM leases WHERE state = 'active' AND key IN ({marks})"
-                    " AND expires_at > ? AND NOT (worktree = ? AND host = ?) LIMIT 1",
+                for pattern, kind, key, exclusive in conn.execute(
+                    "SELECT pattern, kind, key, exclusive FROM leases WHERE state = 'active'"
+                    f" AND key IN ({marks}) AND expires_at > ? AND NOT (worktree = ? AND host = ?)",
                     (*chunk, t, worktree, host),
-                ).fetchone()
-                if row is not None:
-                    return False
-            row = conn.execute(
+                ):
+                    rows.append((pattern, kind, key, bool(exclusive)))
+            reads = conn.execute(
                 "SELECT 1 FROM reads WHERE worktree = ? AND host = ? LIMIT 1", (worktree, host)
             ).fetchone()
-            return row is None
+            return rows, reads is not None
         finally:
             conn.execute("ROLLBACK")
     except sqlite3.Error as e:
