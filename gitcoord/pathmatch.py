@@ -473,11 +473,19 @@ _LAZY_DFA_LIMIT = 20000  # memoised state sets per glob before the cache is rebu
 def _cs_regex(b: _Bounds) -> str:
     if not b:
         return "(?!)"
+    # A set that runs to the last code point (a negated class: [!a] is everything but 'a'
+    # and '/') is written as what it leaves out: re compiles [^/a] at once, but needs some
+    # 20 ms to build the bitmap of ranges that span all of Unicode.
+    negated = b[-1] == _MAXCP
+    if negated:
+        b = _cs_complement(b)
+        if not b:
+            return "(?s:.)"
     parts: list[str] = []
     for i in range(0, len(b), 2):
         lo, hi = b[i], b[i + 1] - 1
         parts.append(f"\\U{lo:08x}" if lo == hi else f"\\U{lo:08x}-\\U{hi:08x}")
-    return "[" + "".join(parts) + "]"
+    return ("[^" if negated else "[") + "".join(parts) + "]"
 
 
 def _regex_source(toks: list[_Tok]) -> str | None:
@@ -591,6 +599,21 @@ def _simple_match(spec: _Simple, path: str, lease: bool) -> bool:
     return False
 
 
+def _literal_runs(toks: list[_Tok]) -> set[str]:
+    """The runs of unescaped literal characters within segments: each stands in every
+    path the glob matches, and in its text (an escaped one would not: the text has the
+    backslash)."""
+    runs: set[str] = set()
+    run: list[str] = []
+    for t in (*toks, None):
+        if t is not None and t.kind == _LIT and not t.escaped and t.ch != "/":
+            run.append(t.ch)
+        elif run:
+            runs.add("".join(run))
+            run = []
+    return runs
+
+
 class _Glob:
     """A compiled glob. ``lease`` adds the subtree and literal-text rules.
 
@@ -609,14 +632,15 @@ class _Glob:
         self._nfa: _Nfa | None = None
         self._dfa: _LazyDfa | None = None
         self.simple = _simple_spec(text)
-        # literal pieces every covered path contains: a cheap rejection test
-        self.required: tuple[str, ...] = ()
+        # literal pieces every covered path contains (wildmatch of the path or of an
+        # ancestor, or the text taken literally): a cheap rejection test
         if self.simple is not None:
             before, _, after = self.simple
             pieces = {x for seg in before + after for x in seg if x}
-            self.required = tuple(sorted(pieces, key=len, reverse=True))
         else:
-            _ = self.regex  # validates the syntax now; builds the regex when safe
+            pieces = _literal_runs(self.toks)  # (tokenizing validates the syntax now; the
+            # regex, when safe, is built on the first path that has these pieces)
+        self.required = tuple(sorted(pieces, key=len, reverse=True))
 
     @property
     def toks(self) -> list[_Tok]:
@@ -649,11 +673,10 @@ class _Glob:
         return path.startswith(text) and (len(path) == len(text) or path[len(text)] == "/")
 
     def match(self, path: str) -> bool:
+        for piece in self.required:  # pieces of the text, so of its literal spelling too
+            if piece not in path:
+                return False
         simple = self.simple
-        if simple is not None:
-            for piece in self.required:  # pieces of the text, so of its literal spelling too
-                if piece not in path:
-                    return False
         text = self.text
         if (
             self.lease
@@ -757,7 +780,7 @@ def index_match(
     Only the path's own entries and those keyed at its ancestors are looked at: files by
     equality, directories by their key alone (keyed at an ancestor, they cover the path),
     and only those globs, each compiled at most once. :class:`gitcoord.paths.LeaseIndex`
-    and the hook's fast path (:func:`first_covered`) both match through here.
+    matches through here; the hook's fast path through :func:`first_covered`.
     """
     out: list[E] = []
     hit = files.get(path)
@@ -787,22 +810,52 @@ LeaseRow = tuple[str, str, str, bool]
 
 
 def first_covered(rows: Iterable[LeaseRow], paths: Iterable[str]) -> tuple[str, LeaseRow] | None:
-    """The first of ``paths`` that one of the lease ``rows`` covers, with that row; None
-    when none is covered. ``rows`` must hold every lease keyed at one of the paths or at
-    an ancestor of one (:func:`index_match`); a row of an unknown kind is a ValueError."""
-    tables: dict[str, dict[str, list[tuple[tuple[str, str, str], LeaseRow]]]] = {
-        "file": {}, "dir": {}, "glob": {},
-    }
+    """A path that one of the lease ``rows`` covers, with that row; None when no row
+    covers any of ``paths``. ``rows`` must hold every lease keyed at one of the paths or
+    at an ancestor of one; a row of an unknown kind is a ValueError.
+
+    The lookup of :func:`index_match`, turned around for many paths and few leases:
+    files by path; a directory lease by its key alone (keyed at one of the paths or an
+    ancestor, it covers that path); each glob, compiled once, against the paths at or
+    below its key only, those without its literal pieces set aside in bulk first.
+    """
+    todo = list(paths)
+    files: dict[str, LeaseRow] = {}
+    dirs: dict[str, LeaseRow] = {}
+    globs: dict[str, list[LeaseRow]] = {}
     for row in rows:
-        pattern, kind, key = row[0], row[1], row[2]
-        if kind not in tables:
+        kind, key = row[1], row[2]
+        if kind == "file":
+            files.setdefault(key, row)
+        elif kind == "dir":
+            dirs.setdefault(key, row)
+        elif kind == "glob":
+            globs.setdefault(key, []).append(row)
+        else:
             raise ValueError(f"unknown pattern kind {kind!r}")
-        tables[kind].setdefault(key, []).append(((pattern, kind, key), row))
-    files, dirs, globs = tables["file"], tables["dir"], tables["glob"]
-    if not files and not dirs and not globs:
+    for path in todo:
+        hit = files.get(path)
+        if hit is not None:
+            return path, hit
+    if not dirs and not globs:
         return None
-    for path in paths:
-        hits = index_match(files, dirs, globs, path)
-        if hits:
-            return path, hits[0][1]
+    under: dict[str, list[str]] = {k: [] for k in (*dirs, *globs)}  # the paths at or below each key
+    for path in todo:
+        for k in (*ancestors(path), path):
+            group = under.get(k)
+            if group is not None:
+                group.append(path)
+    for key, row in dirs.items():
+        if under[key]:
+            return under[key][0], row
+    for key, keyed in globs.items():
+        group = under[key]
+        for row in keyed if group else ():
+            glob = _LEASE_GLOBS.get(row[0]) or _compile(row[0], True)
+            for piece in glob.required:
+                group = [p for p in group if piece in p]
+            for path in group:
+                if glob.match(path):
+                    return path, row
+            group = under[key]
     return None
