@@ -1,6 +1,7 @@
 """The pre-commit fast path: prove a commit clean with the standard library and sqlite3.
 
-``hook-impl pre-commit`` (and ``pre-applypatch``) calls :func:`pre_commit` first. It starts,
+``hook-impl pre-commit`` (and ``pre-applypatch``) calls :func:`passes` first, before
+:mod:`gitcoord.hookimpl` is imported (``gitcoord/__main__.py``). It starts,
 at once and in parallel, every git process it needs -- ``diff-index`` (what the commit
 records, against its parent), ``write-tree`` (the tree checked, for the pass), the
 ``gitcoord.*`` config, and ``diff-tree --merge-base`` between the parent P and the
@@ -43,6 +44,15 @@ if TYPE_CHECKING:
 
 _FALSE = ("false", "no", "off", "0", "")
 _GUESS = "refs/heads/main"  # the usual integration ref: its diff-tree starts at once
+
+
+def passes(argv: list[str]) -> bool:
+    """``hook-impl <hook> ...``: True when the hook is ``pre-commit`` (or ``pre-applypatch``
+    of a ``git am``, not of a rebase) and :func:`pre_commit` proves the commit clean."""
+    hook = argv[0] if argv else ""
+    if hook == "pre-applypatch" and hookenv.rebasing():
+        return False  # (hookimpl lets the picks of `git rebase --apply` through)
+    return hook in ("pre-commit", "pre-applypatch") and pre_commit()
 
 
 def pre_commit() -> bool:

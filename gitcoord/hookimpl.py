@@ -78,8 +78,9 @@ def _err(text: str = "") -> None:
 # ---------------------------------------------------------------------------------------
 
 
-def main(argv: list[str]) -> int:
-    """``hook-impl <hook> [args...]``: the exit code for git. Never raises."""
+def main(argv: list[str], *, fast_path: bool = True) -> int:
+    """``hook-impl <hook> [args...]``: the exit code for git. Never raises. ``fast_path``
+    False: the caller ran :func:`gitcoord.fastpath.passes` already, and it did not pass."""
     if not argv:
         _err("usage: python -m gitcoord hook-impl <hook> [git's hook arguments]")
         return 2
@@ -89,10 +90,10 @@ def main(argv: list[str]) -> int:
         return 0  # a hook gitcoord has nothing to do in
     if hook == "pre-applypatch" and rebasing():
         return 0  # `git rebase --apply` picking: post-applypatch journals each pick
-    if hook in ("pre-commit", "pre-applypatch"):
-        from gitcoord import fastpath
+    if fast_path:
+        from gitcoord.fastpath import passes
 
-        if fastpath.pre_commit():
+        if passes(argv):
             return 0
     if hook in ("post-commit", "post-applypatch") and rebasing():
         # A commit of a rebase that no pre-commit passed: a pick, and maybe a conflict

@@ -16,7 +16,7 @@ import pytest
 
 from fixtures.repos.recipes import Project
 from gitcoord import checks, context, fastpath, gitrepo, hookenv, store
-from gitcoord.store import hookread
+from gitcoord.store import hookread, migrations
 from gitcoord.store import sqlite as sqlite_store
 from tests.test_hooks_support import (
     API,
@@ -167,6 +167,7 @@ def test_store_helpers_agree_with_the_sqlite_store(monkeypatch: pytest.MonkeyPat
         assert hookread.busy_timeout() == sqlite_store.busy_timeout()
     monkeypatch.setenv("GITCOORD_TEST_CLOCK_OFFSET", "3600")
     assert abs(hookread.now() - sqlite_store.default_clock().now()) < 5
+    assert hookread.SCHEMA_VERSION == migrations.LATEST
     common = Path("/r/repo/.git")
     assert store.sqlite_file(str(common), None) == str(store.sqlite_path(common))
     for url in ("sqlite:///srv/x.db", "/srv/x.db", "rel/x.db", "~/x.db", "sqlite://rel/y.db"):
