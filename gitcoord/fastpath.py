@@ -131,7 +131,7 @@ def _pre_commit() -> bool:
         conn.close()
     tree = out["tree"][1].decode().strip()
     with open(os.path.join(git_dir, hookenv.OK_FILE), "w") as f:
-        f.write(f"{tree} {hookenv.git_pid()}\n")
+        f.write(hookenv.pass_text(tree, common, top))
     return True
 
 

@@ -405,6 +405,20 @@ class Repo(NamedTuple):
         proc = self.git("cat-file", "--batch-check=%(objectname)", input="".join(f"{s}\n" for s in wanted).encode())
         return {s: "missing" not in line for s, line in zip(wanted, _lines(_out(proc)))}
 
+    def commit_trees(self, shas: Iterable[str]) -> dict[str, str | None]:
+        """The tree of each commit (None where there is no such commit). One git process."""
+        wanted = list(dict.fromkeys(shas))
+        if not wanted:
+            return {}
+        data = "".join(f"{s}^{{tree}}\n" for s in wanted).encode()
+        proc = self.git("cat-file", "--batch-check=%(objectname) %(objecttype)", input=data)
+        out: dict[str, str | None] = dict.fromkeys(wanted)
+        for sha, line in zip(wanted, _lines(_out(proc))):
+            parts = line.split()
+            if len(parts) == 2 and parts[1] == "tree":
+                out[sha] = parts[0]
+        return out
+
     def blobs_many(self, specs: Iterable[tuple[str, str]]) -> dict[tuple[str, str], str | None]:
         """Blob id of each (commit, path) (None where absent or a tree). One git process."""
         wanted = list(dict.fromkeys(specs))

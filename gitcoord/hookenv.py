@@ -22,8 +22,27 @@ BYPASS_ENV = "GITCOORD_BYPASS"
 """``GITCOORD_BYPASS=<reason>`` lets one commit (push) through, audited."""
 
 OK_FILE = "gitcoord-precommit-ok"
-"""``<git dir>/gitcoord-precommit-ok``: the pre-commit check's pass, ``<tree> <git pid>``,
-for the post-commit shim (docs/hooks-contract.md)."""
+"""``<git dir>/gitcoord-precommit-ok``: the pre-commit check's pass for the post-commit
+shim (docs/hooks-contract.md), written by :func:`pass_text`."""
+
+
+def pass_text(tree: str, common_dir: str, top: str) -> str:
+    """The pass: ``<tree> <git pid> <unix time>``, then the common dir and the worktree
+    top (absolute), one a line, so that the post-commit shim journals the commit without
+    starting git. Paths that would break a shell ``read`` or a journal line are left out
+    (the shim then asks git)."""
+    import time
+
+    first = f"{tree} {git_pid()} {int(time.time())}\n"
+    if any(c in common_dir or c in top for c in "\t\n\r") or top.startswith('"'):
+        return first
+    return f"{first}{common_dir}\n{top}\n"
+
+
+def pass_fields(text: str) -> tuple[str, str]:
+    """(tree, git pid) of a pass (:func:`pass_text`; older ones are ``<tree> <pid>``)."""
+    first = text.split("\n", 1)[0].split()
+    return (first[0], first[1]) if len(first) >= 2 else ("", "")
 
 
 # ---------------------------------------------------------------------------------------

@@ -48,6 +48,8 @@ from gitcoord.hookenv import (
     git_command_args,
     git_pid,
     merging_names,
+    pass_fields,
+    pass_text,
     paths_given,
     rebasing,
     run,
@@ -242,7 +244,7 @@ def _consume_ok(repo: Repo, head: str) -> bool:
     left by the git process running this hook (the same `git commit`)."""
     path = repo.git_dir / OK_FILE
     try:
-        checked, _, by = path.read_text().strip().partition(" ")
+        checked, by = pass_fields(path.read_text())
     except OSError:
         return False
     if not checked:
@@ -258,7 +260,7 @@ def _write_ok(repo: Repo, tree: str | None) -> None:
     if not tree:
         return
     try:
-        (repo.git_dir / OK_FILE).write_text(f"{tree} {git_pid()}\n")
+        (repo.git_dir / OK_FILE).write_text(pass_text(tree, str(repo.common_dir), str(repo.root)))
     except OSError as e:  # the post-commit shim then checks the commit itself
         from gitcoord import journal
 

@@ -105,6 +105,14 @@ PYTHONSAFEPATH=1 exec "$PYTHON" -m gitcoord hook-impl {hook} "$@"
 # journal is (<git-common-dir>/gitcoord/journal), and each line is appended with a single
 # printf >> (O_APPEND). Hooks run at the top of the worktree, so relative dirs are made
 # absolute against $PWD.
+_AGENT = """# The agent, as GITCOORD_AGENT names it (a name that would break the line, or that starts
+# with a double quote, the mark of a JSON-quoted field, is left out: the worktree's bound
+# name or its directory name stands in, as for any command).
+agent=${{GITCOORD_AGENT-}}
+case $agent in '"'* | *'\t'* | *'
+'*) agent= ;; esac
+"""
+
 _WHERE = """# One git call: the common dir (journal), this worktree's git dir and top, the new commit,
 # its tree, and the time (--since=now prints --max-age=<unix time>).
 {{ IFS= read -r common; IFS= read -r gitdir; IFS= read -r top; IFS= read -r head; IFS= read -r tree; IFS= read -r now; }} <<EOF
@@ -117,12 +125,6 @@ journal=$common/gitcoord/journal
 if [ -n "$common" ] && [ ! -d "$common/gitcoord" ]; then
     mkdir -p "$common/gitcoord" 2>/dev/null
 fi
-# The agent, as GITCOORD_AGENT names it (a name that would break the line, or that starts
-# with a double quote, the mark of a JSON-quoted field, is left out: the worktree's bound
-# name or its directory name stands in, as for any command).
-agent=${{GITCOORD_AGENT-}}
-case $agent in '"'* | *'\t'* | *'
-'*) agent= ;; esac
 # A worktree path that would break the line (a tab, a newline, which also shifts the
 # fields read above) is recorded the slow way, by Python, which quotes it. Lines end at
 # a newline only, so any other character is safe raw.
@@ -151,16 +153,39 @@ if [ -x "$0.legacy" ]; then
     "$0.legacy" "$@" || status=$?
 fi
 """
-    + _WHERE
-    + """# hook-impl pre-commit leaves "<tree> <git pid>" in gitcoord-precommit-ok: the tree it
-# checked, and the git process that ran it. A pass counts for this commit only: the same
-# tree, made by the same `git commit` (our parent), so a pass left by an aborted commit
-# never covers a later one, even of the same tree (say, retried with --no-verify).
+    + _AGENT
+    + """# hook-impl pre-commit leaves in gitcoord-precommit-ok (in this worktree's git dir: GIT_DIR
+# in a linked worktree, .git in the main one) "<tree> <git pid> <unix time>", then the
+# common dir and the worktree top: the tree it checked, and the git process that ran it.
+# A pass counts for this commit only: made by the same `git commit` (our parent), so a
+# pass left by an aborted commit never covers a later one (say, retried with --no-verify).
 # Once read it is emptied (a redirection: no process to start), never left to count twice.
+# With it, no process at all: the new commit is read from HEAD (a loose ref, as git just
+# wrote it), and the checked tree goes into the journal line, where the drain compares it
+# with the commit's own (a commit with another tree is checked then, as unchecked).
 checked=
 by=
-if [ -n "$gitdir" ] && [ -s "$gitdir/gitcoord-precommit-ok" ]; then
-    IFS=' ' read -r checked by < "$gitdir/gitcoord-precommit-ok"
+pass=${{GIT_DIR:-.git}}/gitcoord-precommit-ok
+if [ -s "$pass" ]; then
+    {{ IFS=' ' read -r checked by now; IFS= read -r common; IFS= read -r top; }} < "$pass"
+    true 2>/dev/null > "$pass"
+fi
+if [ "$by" = "$PPID" ] && [ -n "$common" ] && [ -n "$top" ]; then
+    head=
+    {{ IFS= read -r head < "${{GIT_DIR:-.git}}/HEAD"; }} 2>/dev/null
+    case $head in 'ref: refs/'*) ref=${{head#ref: }}; head=; {{ IFS= read -r head < "$common/$ref"; }} 2>/dev/null ;; esac
+    case $head in '' | *[!0-9a-f]*) head= ;; esac
+    case $checked in '' | *[!0-9a-f]*) head= ;; esac
+    if [ -n "$head" ] &&
+        printf 'post-commit\\t%s\\t%s\\t%s\\t%s\\t%s\\n' "$head" "$top" "$now" "$agent" "$checked" 2>/dev/null >> "$common/gitcoord/journal"; then
+        exit $status
+    fi
+fi
+"""
+    + _WHERE
+    + """# Without that (a .git file, a packed ref): the pass, checked against the tree git names.
+if [ -z "$by" ] && [ -n "$gitdir" ] && [ -s "$gitdir/gitcoord-precommit-ok" ]; then
+    IFS=' ' read -r checked by now_ < "$gitdir/gitcoord-precommit-ok"
     true 2>/dev/null > "$gitdir/gitcoord-precommit-ok"
 fi
 if [ -n "$tree" ] && [ "$checked" = "$tree" ] && [ "$by" = "$PPID" ] && [ -n "$top" ] &&
@@ -170,7 +195,7 @@ fi
 # A commit of a rebase that no check passed (a pick, a conflict resolution, an exec commit
 # made with --no-verify): journaled as such, and checked when the journal is drained.
 if [ -n "$top" ] && [ -n "$gitdir" ] &&
-    { [ -d "$gitdir/rebase-merge" ] || [ -f "$gitdir/rebase-apply/rebasing" ]; } &&
+    {{ [ -d "$gitdir/rebase-merge" ] || [ -f "$gitdir/rebase-apply/rebasing" ]; }} &&
     printf 'rebased\\t%s\\t%s\\t%s\\t%s\\n' "$head" "$top" "$now" "$agent" 2>/dev/null >> "$journal"; then
     exit $status
 fi
@@ -188,6 +213,7 @@ if [ -x "$0.legacy" ]; then
     "$0.legacy" "$@" || status=$?
 fi
 """
+    + _AGENT
     + _WHERE
     + """# A pre-merge-commit pass belongs to this merge: do not let it cover a later commit.
 if [ -n "$gitdir" ] && [ -s "$gitdir/gitcoord-precommit-ok" ]; then
@@ -213,6 +239,7 @@ if [ -x "$0.legacy" ]; then
     printf '%s' "$input" 2>/dev/null | "$0.legacy" "$@" || status=$?
 fi
 """
+    + _AGENT
     + _WHERE
     + """ok=
 if [ -n "$top" ]; then

@@ -3,7 +3,7 @@
 The recording shims (``post-commit``, ``post-merge``, ``post-rewrite``) start no Python: they
 append one line each to ``<git-common-dir>/gitcoord/journal`` (docs/hooks-contract.md)::
 
-    post-commit\\t<sha>\\t<worktree top>\\t<unix time>
+    post-commit\\t<sha>\\t<worktree top>\\t<unix time>\\t<agent>[\\t<checked tree>]
     post-merge\\t<sha>\\t<worktree top>\\t<unix time>\\t<squash flag>
     post-rewrite\\t<amend|rebase>\\t<old sha>\\t<new sha>\\t<worktree top>\\t<unix time>
 
@@ -18,6 +18,9 @@ rewritten SHAs, renews the committer's leases on touched paths, checks the commi
 no hook checked (``--no-verify`` merges, unverified commits) against the lease rules and
 records violations -- all in one store transaction. Recording is idempotent (commits and
 rewrites are keyed by SHA), so a drain interrupted before removing the file is harmless.
+A ``post-commit`` line that carries the tree its pre-commit check passed (the shim
+journaled it without asking git) is recorded as checked only when that is the commit's
+tree; otherwise it is checked as an unverified one.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ import time
 import traceback
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -191,6 +194,7 @@ class Entry:
     old_sha: str = ""
     agent: str | None = None
     event: dict[str, Any] = field(default_factory=dict)
+    checked_tree: str = ""  # post-commit: the tree the pre-commit check passed (shim, no git)
 
 
 def _float(text: str) -> float | None:
@@ -205,8 +209,9 @@ def parse_line(line: str) -> Entry | None:
     kind = parts[0]
     try:
         if kind in ("post-commit", "unverified", "rebased") and len(parts) >= 4:
+            checked = parts[5].strip() if kind == "post-commit" and len(parts) > 5 else ""
             return Entry(kind, sha=parts[1], worktree=_unfield(parts[2]), time=_float(parts[3]),
-                         agent=_agent(parts, 4))
+                         agent=_agent(parts, 4), checked_tree=checked)
         if kind == "post-merge" and len(parts) >= 4:
             squash = len(parts) > 4 and parts[4].strip() not in ("", "0")
             return Entry(kind, sha=parts[1], worktree=_unfield(parts[2]), time=_float(parts[3]), squash=squash,
@@ -246,6 +251,7 @@ class CommitFacts:
     touched: tuple[str, ...]
     # Per parent: path -> blob(P:X) for the touched paths.
     parent_blobs: tuple[dict[str, str | None], ...] = ()
+    tree: str | None = None
 
 
 def commit_facts(repo: Repo, shas: Sequence[str]) -> dict[str, CommitFacts]:
@@ -254,8 +260,8 @@ def commit_facts(repo: Repo, shas: Sequence[str]) -> dict[str, CommitFacts]:
     wanted = [s for s in dict.fromkeys(shas) if _is_sha(s)]
     if not wanted:
         return {}
-    exist = repo.objects_exist(wanted)
-    wanted = [s for s in wanted if exist.get(s)]
+    trees = repo.commit_trees(wanted)
+    wanted = [s for s in wanted if trees.get(s)]
     parents = repo.parents_of(wanted)
     pairs: list[tuple[str, str | None]] = []
     for sha in wanted:
@@ -273,6 +279,7 @@ def commit_facts(repo: Repo, shas: Sequence[str]) -> dict[str, CommitFacts]:
             parents=tuple(parents.get(sha, [])),
             touched=ordered,
             parent_blobs=parent_blobs,
+            tree=trees[sha],
         )
     return out
 
@@ -555,6 +562,10 @@ def _apply(ctx: Context, entries: list[Entry], result: DrainResult) -> None:
                 result.skipped.append(f"{e.kind} {e.sha}: commit not found")
                 continue
             h = holder(e)
+            if e.kind == "post-commit" and e.checked_tree and e.checked_tree != f.tree:
+                # The shim trusted the pass of this very `git commit` without asking git
+                # for the commit's tree; it is not the tree the check passed: unchecked.
+                e = replace(e, kind="unverified")
             if e.kind == "post-commit":
                 source = "merge" if len(f.parents) > 1 else "commit"
                 if record_commit(tx, f, h, source=source, committed_at=e.time, renewed=renewed):

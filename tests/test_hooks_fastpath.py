@@ -10,6 +10,7 @@ tests/test_fastpath_verdicts.py compares the lease verdicts on generated lease s
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -57,8 +58,12 @@ def test_a_clean_commit_passes_fast_and_leaves_the_checked_tree(project: Project
     ok_file = project.main / ".git" / "worktrees" / "wt-b" / hookenv.OK_FILE
     ok_file.unlink(missing_ok=True)
     assert fast(b, monkeypatch)
-    tree, by = ok_file.read_text().split()
+    first, common, top = ok_file.read_text().splitlines()
+    tree, by, when = first.split()
     assert tree == ok(b, "write-tree").strip() and by.isdigit()  # the tree, and git's pid
+    assert abs(int(when) - time.time()) < 60
+    # where the post-commit shim journals, so that it need not ask git
+    assert (Path(common), Path(top)) == (project.main / ".git", b)
     assert full_passes(b)
 
 
@@ -310,3 +315,26 @@ def test_a_shared_lease_goes_to_the_full_check_which_lets_co_owners_commit(proje
     code, modules, said = traced_commit(b, "b co-owns src/app")
     assert code == 0, said
     assert "gitcoord.checks" in modules  # a shared lease to weigh: the full check decided
+
+
+def test_after_a_fast_pass_the_post_commit_shim_starts_no_process(project: Project, tmp_path: Path) -> None:
+    import json
+
+    b = project.wt("wt-b")
+    stage(b, API, "x = 1\n")
+    trace = tmp_path / "trace2.json"
+    proc = sh(b, "commit", "-q", "-m", "b: api", env={"GIT_TRACE2_EVENT": str(trace)})
+    assert proc.returncode == 0, proc.stderr
+    events = [json.loads(line) for line in trace.read_text().splitlines()]
+    post = next(e for e in events if e["event"] == "child_start" and e["argv"][0].endswith("post-commit"))
+    during: list[list[str]] = []
+    for e in events[events.index(post) + 1 :]:
+        if e["event"] == "child_exit" and e.get("child_id") == post["child_id"] and e["sid"] == post["sid"]:
+            break
+        if e["event"] == "start":
+            during.append(e["argv"])
+    assert during == []  # no git (nor Python: that would be a child of git's, or start git)
+    sha = ok(b, "rev-parse", "HEAD").strip()
+    tree = ok(b, "rev-parse", "HEAD^{tree}").strip()
+    line = journal_lines(project)[-1].split("\t")
+    assert (line[0], line[1], line[2], line[5]) == ("post-commit", sha, str(b), tree)

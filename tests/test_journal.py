@@ -38,6 +38,11 @@ def test_parse_lines_of_every_kind() -> None:
     assert e is not None and (e.rewrite, e.old_sha, e.sha) == ("amend", "c" * 40, "d" * 40)
     e = journal.parse_line('event\t{"kind": "commit.bypassed", "time": 3}')
     assert e is not None and e.event["kind"] == "commit.bypassed"
+    tree = "e" * 40
+    e = journal.parse_line(f"post-commit\t{'a' * 40}\t/w\t1\tagent-a\t{tree}\n")
+    assert e is not None and (e.agent, e.checked_tree) == ("agent-a", tree)
+    e = journal.parse_line(f"post-commit\t{'a' * 40}\t/w\t1\t\t{tree}")
+    assert e is not None and (e.agent, e.checked_tree) == (None, tree)
     for bad in ("", "post-commit\tonly", "event\tnot json", "what\tever\tthis\tis", 'event\t{"no": "kind"}'):
         assert journal.parse_line(bad) is None
 
@@ -125,6 +130,37 @@ def test_a_merge_that_skipped_pre_merge_commit_is_checked_when_drained(project: 
     v = events(b, "commit.violation")
     assert v and v[-1]["shas"] == [merge]
     assert commit_rows(project)[merge]["source"] == "merge"
+
+
+def test_the_shim_journals_the_checked_tree_and_the_drain_holds_the_commit_to_it(project: Project) -> None:
+    a, b = project.wt("wt-a"), project.wt("wt-b")
+    lease(a, API)
+    write(b, "docs/guide.md", "# b\n")
+    ok(b, "commit", "-qam", "b: guide")
+    fine = head(b)
+    # the shim took the pass of this `git commit` and journaled the tree it checked
+    line = journal_lines(project)[-1].split("\t")
+    assert line[:3] == ["post-commit", fine, str(b)] and line[5] == ok(b, "rev-parse", f"{fine}^{{tree}}").strip()
+    cli_ok(b, "leases")  # drain: the commit's tree is the one checked
+    assert commit_rows(project)[fine]["source"] == "commit" and not events(b, "commit.violation")
+    # Commits no hook saw, each journaled as a shim would with a pass: the drain records
+    # the one whose tree is the checked one as checked, and checks the other (the index
+    # changed after its check) as a commit no hook checked.
+    no_hooks = ("-c", f"core.hooksPath={project.main.parent / 'no-hooks'}")
+    trees = []
+    for n in (1, 2):
+        write(b, API, f"def handler():\n    return 'b{n}'\n")
+        ok(b, *no_hooks, "commit", "-qam", f"b: api {n}")
+        trees.append(ok(b, "rev-parse", "HEAD^{tree}").strip())
+    first, second = ok(b, "rev-parse", "HEAD~1", "HEAD").split()
+    now = int(time.time())
+    journal.append_raw(common_dir(project), (
+        f"post-commit\t{first}\t{b}\t{now}\t\t{trees[0]}\n"
+        f"post-commit\t{second}\t{b}\t{now}\t\t{trees[0]}\n"
+    ).encode())
+    assert [e["shas"] for e in events(b, "commit.violation")] == [[second]]
+    rows = commit_rows(project)
+    assert (rows[first]["source"], rows[second]["source"]) == ("commit", "unverified")
 
 
 def test_a_squash_or_fast_forward_merge_records_no_commit_of_its_own(project: Project) -> None:
