@@ -1,12 +1,13 @@
 """The pre-commit fast path: prove a commit clean with the standard library and sqlite3.
 
 ``hook-impl pre-commit`` (and ``pre-applypatch``) calls :func:`passes` first, before
-:mod:`gitcoord.hookimpl` is imported (``gitcoord/__main__.py``). It starts,
-at once and in parallel, every git process it needs -- ``diff-index`` (what the commit
-records, against its parent), ``write-tree`` (the tree checked, for the pass), the
-``gitcoord.*`` config, and ``diff-tree --merge-base`` between the parent P and the
-integration ref I (the paths I changed since the fork M, with blob(M:X) and blob(I:X)) --
-and imports sqlite3 while they run. Then one store snapshot
+:mod:`gitcoord.hookimpl` is imported (``gitcoord/__main__.py``). It starts its git
+processes at once, in parallel -- ``diff-index`` (what the commit records, against its
+parent P), ``write-tree`` (the tree checked, for the pass) and the ``gitcoord.*`` config --
+and imports sqlite3 while they run. As soon as ``diff-index`` has said which paths the
+commit touches, one ``diff-tree --merge-base`` between P and the integration ref I, limited
+to those paths, lists what I changed there since the fork M, with blob(M:X) and blob(I:X):
+the stale-read predicate for every touched path in one process. Then one store snapshot
 (:func:`gitcoord.store.hookread.candidates`): the active leases of other holders keyed at
 the touched paths and their ancestors, and whether this worktree has a read set.
 
@@ -15,8 +16,8 @@ only when
 
 * no candidate lease of another holder covers a touched path
   (:func:`gitcoord.pathmatch.first_covered`: files by path, directories on the path's
-  ancestors, and only the globs keyed there, each compiled once -- the same code the full
-  check matches with), and
+  ancestors, and only the globs keyed there, each compiled once -- the full check's index
+  keys and lease rule, :func:`gitcoord.pathmatch.covers`), and
 * no touched path is stale by the predicate of SPEC section 5 (:mod:`gitcoord.stalerule`):
   a path I did not change since the fork is fresh; one it changed is compared with
   blob(P:X) from ``diff-index``.
@@ -43,7 +44,8 @@ if TYPE_CHECKING:
     from collections.abc import Iterable
 
 _FALSE = ("false", "no", "off", "0", "")
-_GUESS = "refs/heads/main"  # the usual integration ref: its diff-tree starts at once
+_GUESS = "refs/heads/main"  # the usual integration ref: its diff-tree starts before the config is read
+_MAX_PATHSPECS = 64  # more paths than that: their directories (git matches each entry against each)
 
 
 def passes(argv: list[str]) -> bool:
@@ -71,12 +73,11 @@ def _pre_commit() -> bool:
     parent = "HEAD^" if amend else "HEAD"
     where = hookenv.locate()
     start = hookenv.start
+    diff = start(["diff-index", "--cached", "-z", "--raw", "--no-renames",
+                  "--ignore-submodules=none", parent, "--"])
     procs = {
-        "diff": start(["diff-index", "--cached", "-z", "--raw", "--no-renames",
-                       "--ignore-submodules=none", parent, "--"]),
         "tree": start(["write-tree"]),
         "config": start(["config", "-z", "--get-regexp", r"^gitcoord\."]),
-        "fork": start(_fork_diff(parent, _GUESS)),
     }
     if where is None:
         procs["where"] = start(["rev-parse", "--is-bare-repository", "--absolute-git-dir",
@@ -85,8 +86,16 @@ def _pre_commit() -> bool:
         procs["merge"] = start(["rev-parse", "-q", "--verify", "HEAD^2"])
     from gitcoord.store import hookread, sqlite_file  # (sqlite3 loads while git runs)
 
+    # As soon as the touched paths are known (the others still running), what the usual
+    # integration ref changed since the fork, at those paths only.
+    code, raw = diff.finish()
+    touched = _raw_paths(raw) if code == 0 else None
+    if touched:
+        procs["fork"] = start(_fork_diff(parent, _GUESS, touched))
     out = {name: p.finish() for name, p in procs.items()}
-    if any(out[k][0] != 0 for k in out if k in ("where", "diff", "tree")) or out["config"][0] not in (0, 1):
+    if touched is None:
+        return False
+    if any(out[k][0] != 0 for k in out if k in ("where", "tree")) or out["config"][0] not in (0, 1):
         return False
     if amend and out["merge"][0] == 0:
         return False  # amending a merge: the full check compares with every parent
@@ -110,15 +119,15 @@ def _pre_commit() -> bool:
     integration = _integration_guess(common, cfg.get("gitcoord.integration") or None)
     if integration is None:
         return False
-    fork = out["fork"] if integration == _GUESS else hookenv.run(_fork_diff(parent, integration))
-    touched = _raw_paths(out["diff"][1])
-    changed = _raw_changes(fork[1]) if fork[0] == 0 else None
-    if touched is None or changed is None:
-        return False  # (no integration ref, no merge base or several: the full check)
     if any("\n" in p for p in touched):
         return False
-    if _stale(touched, changed):
-        return False
+    if touched:  # (nothing touched: nothing can be stale)
+        fork = out["fork"] if integration == _GUESS else hookenv.run(_fork_diff(parent, integration, touched))
+        changed = _raw_changes(fork[1]) if fork[0] == 0 else None
+        if changed is None:
+            return False  # (no integration ref, no merge base or several: the full check)
+        if _stale(touched, changed):
+            return False
     host = os.environ.get("GITCOORD_HOST") or os.uname().nodename or "localhost"
     try:
         conn = hookread.connect(sqlite_file(common, url))
@@ -162,12 +171,19 @@ def store_clear(conn: sqlite3.Connection, touched: Iterable[str], worktree: str,
     return first_covered(rows, paths) is None  # covered: a refusal, or a shared lease to weigh
 
 
-def _fork_diff(parent: str, integration: str) -> list[str]:
-    """What the integration line changed since the fork: M = merge-base(P, I) to I, every
-    path with its blobs (``diff-tree`` is plumbing: no diff.* settings apply; it fails when
-    there is no merge base, or several)."""
-    return ["diff-tree", "-r", "-z", "--no-renames", "--ignore-submodules=none", "--merge-base",
-            parent, integration, "--"]
+def _fork_diff(parent: str, integration: str, touched: Iterable[str]) -> list[str]:
+    """What the integration line changed at the touched paths since the fork: M =
+    merge-base(P, I) to I, with the blobs on both sides (``diff-tree`` is plumbing: no
+    diff.* settings apply; it fails when there is no merge base, or several). Limited to
+    the paths (their directories when there are many; all of it when even those are), so
+    git reads only the trees on their way."""
+    specs = list(touched)
+    if len(specs) > _MAX_PATHSPECS:
+        specs = sorted({p.rpartition("/")[0] for p in specs})
+        if "" in specs or len(specs) > _MAX_PATHSPECS:
+            specs = []
+    return ["--literal-pathspecs", "diff-tree", "-r", "-z", "--no-renames", "--ignore-submodules=none",
+            "--merge-base", parent, integration, "--", *specs]
 
 
 def _integration_guess(common: str, configured: str | None) -> str | None:

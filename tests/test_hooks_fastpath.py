@@ -338,3 +338,23 @@ def test_after_a_fast_pass_the_post_commit_shim_starts_no_process(project: Proje
     tree = ok(b, "rev-parse", "HEAD^{tree}").strip()
     line = journal_lines(project)[-1].split("\t")
     assert (line[0], line[1], line[2], line[5]) == ("post-commit", sha, str(b), tree)
+
+
+@pytest.mark.parametrize(
+    ("main_changes", "stale"),
+    [("src/app/util.py", False), (API, True), ("README.md", True), ("docs/guide.md", False)],
+)
+def test_many_staged_paths_are_checked_for_staleness_through_their_directories(
+    project: Project, monkeypatch: pytest.MonkeyPatch, main_changes: str, stale: bool
+) -> None:
+    b, m = project.wt("wt-b"), project.main
+    write(m, main_changes, "# main's version\n")
+    ok(m, "commit", "-qam", f"main changes {main_changes}")
+    for i in range(fastpath._MAX_PATHSPECS + 6):  # more than are named to git one by one
+        write(b, f"src/gen/m{i:03d}.py", f"x = {i}\n")
+    write(b, API, "x = 'b'\n")
+    if main_changes == "README.md":  # a path at the top: no directory narrows the diff
+        write(b, "README.md", "# b's readme\n")
+    ok(b, "add", "-A")
+    assert fast(b, monkeypatch) is not stale
+    assert full_passes(b) is not stale
