@@ -39,7 +39,7 @@ median of what gitcoord adds over the median of what the reference adds, for wal
 and for CPU time (every process of the commit). Targets: <= 1.2x for 1 file, <= 1.5x for
 1,000 files. Bytecode is compiled first (``compileall``), as an installed package has it.
 
-    python benchmarks/bench_hooks.py [--quick] [--rows=plain,a,b,c,d,refusal] [--rounds=N] [--sizes=1,1000]
+    python benchmarks/bench_hooks.py [--quick] [--rows=plain,a,b,c,d,refusal,parts] [--rounds=N] [--sizes=1,1000]
 """
 
 from __future__ import annotations
@@ -242,6 +242,43 @@ def _measure(bench: Bench, files: list[str], rounds: int, *, refused: bool = Fal
     return out
 
 
+def _components(bench: Bench, rounds: int) -> list[str]:
+    """What each part of either hook costs on its own, run from the repository with one
+    file staged (interleaved, medians): where the difference between the two goes."""
+    py = sys.executable
+    (bench.repo / ONE[0]).write_text("components\n")
+    _git(bench.repo, "add", "--", *ONE)
+    parts: list[tuple[str, list[str]]] = [
+        ("interpreter start-up, paid by both (`python -c pass`)", [py, "-c", "pass"]),
+        ("the same without site (`python -S -c pass`)", [py, "-S", "-c", "pass"]),
+        ("reference: start-up + `import subprocess, sqlite3`", [py, "-c", "import subprocess, sqlite3"]),
+        ("gitcoord: start-up + fast path modules and sqlite3", [py, "-c", "import gitcoord.fastpath, gitcoord.store.hookread"]),
+        ("a shim's shell (`sh -c :`), twice for gitcoord (pre- and post-commit)", ["sh", "-c", ":"]),
+        ("reference's git: `diff --cached --name-only -z`", ["git", "diff", "--cached", "--name-only", "-z"]),
+        ("gitcoord's git: `diff-index --cached --raw HEAD`", ["git", "diff-index", "--cached", "-z", "--raw",
+                                                             "--no-renames", "--ignore-submodules=none", "HEAD", "--"]),
+        ("gitcoord's git: `write-tree`", ["git", "write-tree"]),
+        ("gitcoord's git: `config --get-regexp ^gitcoord\\.`", ["git", "config", "-z", "--get-regexp", r"^gitcoord\."]),
+        ("gitcoord's git: `diff-tree -r --merge-base HEAD main -- <staged path>`",
+         ["git", "--literal-pathspecs", "diff-tree", "-r", "-z", "--no-renames", "--ignore-submodules=none",
+          "--merge-base", "HEAD", "refs/heads/main", "--", *ONE]),
+    ]
+    cpu: dict[str, list[float]] = {label: [] for label, _ in parts}
+    wall: dict[str, list[float]] = {label: [] for label, _ in parts}
+    env = _env()
+    for _ in range(rounds):
+        for label, cmd in parts:
+            c0, t0 = _cpu(), time.perf_counter()
+            subprocess.run(cmd, cwd=bench.repo, env=env, capture_output=True, check=False)
+            wall[label].append(time.perf_counter() - t0)
+            cpu[label].append(_cpu() - c0)
+    _git(bench.repo, "reset", "-q", "--hard")
+    return [
+        f"| {label} | {_ms(statistics.median(cpu[label]))} | {_ms(statistics.median(wall[label]))} |"
+        for label, _ in parts
+    ]
+
+
 def _row(label: str, m: dict[str, float], target: float | None) -> str:
     cells = [label]
     for suffix in ("", "_cpu"):
@@ -260,7 +297,7 @@ def _ms(x: float) -> str:
     return f"{x * 1000:.1f} ms"
 
 
-ROWS = ("plain", "a", "b", "c", "d", "refusal")
+ROWS = ("plain", "a", "b", "c", "d", "refusal", "parts")
 LABELS = {
     "plain": "no lease near the staged paths",
     "a": "(a) glob leases nearby, none matching",
@@ -272,8 +309,11 @@ LABELS = {
 
 def run(quick: bool, rows: Iterable[str] = ROWS, *, rounds: int | None = None, sizes: Iterable[int] = (1, 1000)) -> str:
     compileall.compile_dir(str(ROOT / "gitcoord"), quiet=1)
-    if rounds is None:
-        rounds = 5 if quick else 31  # the 1-file ratio swung 1.04-1.28x between runs at 15
+    # Rounds per size: on a shared 2-CPU machine the 1-file ratio swung by +-0.15 between
+    # runs of 21 rounds; the 1,000-file commits are slow and far from their target.
+    per_size = {1: 5, 1000: 3} if quick else {1: 51, 1000: 15}
+    if rounds is not None:
+        per_size = {1: rounds, 1000: rounds}
     wanted_sizes = set(sizes)
     wanted = set(rows)
     out: list[str] = []
@@ -285,7 +325,7 @@ def run(quick: bool, rows: Iterable[str] = ROWS, *, rounds: int | None = None, s
             for row in ROWS:
                 if row not in wanted:
                     continue
-                if row == "refusal":
+                if row in ("refusal", "parts"):
                     continue
                 bench.set_active("globs", row in ("a", "d"))
                 bench.set_active("dirs", row in ("b", "d"))
@@ -297,13 +337,14 @@ def run(quick: bool, rows: Iterable[str] = ROWS, *, rounds: int | None = None, s
                     if len(files) not in wanted_sizes:
                         continue
                     t0 = time.monotonic()
-                    out.append(_row(f"{LABELS[row]}: {size}", _measure(bench, files, rounds), target))
+                    out.append(_row(f"{LABELS[row]}: {size}", _measure(bench, files, per_size[len(files)]), target))
                     print(f"  {out[-1]}  ({time.monotonic() - t0:.0f}s)", file=sys.stderr, flush=True)
             if "refusal" in wanted:
                 bench.add_group("refusal", ONE)
                 load.append(os.getloadavg()[0])
                 label = "for information: refused (another holder leases the file): 1 file"
-                out.append(_row(label, _measure(bench, ONE, rounds, refused=True), None))
+                out.append(_row(label, _measure(bench, ONE, per_size[1], refused=True), None))
+            parts = _components(bench, per_size[1]) if "parts" in wanted else []
         finally:
             bench.close()
     head = [
@@ -312,10 +353,11 @@ def run(quick: bool, rows: Iterable[str] = ROWS, *, rounds: int | None = None, s
         f"`benchmarks/bench_hooks.py{' --quick' if quick else ''}`: a 10,000-file repository, a work",
         "branch, 10,000 active leases of another holder on paths the commits do not touch. Each",
         "round commits with no hooks, with the reference hook and with gitcoord's hooks, in",
-        f"rotating order; medians of {rounds} rounds. The reference hook is the leanest Python",
-        "hook that checks leases: the hook file is the Python script (no shell), one",
-        "`git diff --cached --name-only -z`, one SQLite query per staged path. gitcoord's side",
-        "is everything it adds to the commit: the pre-commit shim and its Python, and the",
+        f"rotating order; medians of {per_size[1]} rounds for 1 file, {per_size[1000]} for 1,000 files,",
+        "each measurement starting from the branch at its fork. The reference hook is the",
+        "leanest Python hook that checks leases: the hook file is the Python script (no shell),",
+        "one `git diff --cached --name-only -z`, one SQLite query per staged path. gitcoord's",
+        "side is everything it adds to the commit: the pre-commit shim and its Python, and the",
         "journaling post-commit shim. Rows (a)-(d) add, beside the same leases: (a) 505 glob",
         "leases over the same directories, none matching; (b) 103 directory leases on the",
         "siblings of the staged paths' ancestors; (c) the branch 50 commits behind `main`",
@@ -328,11 +370,23 @@ def run(quick: bool, rows: Iterable[str] = ROWS, *, rounds: int | None = None, s
         " CPU: none / reference / gitcoord | CPU added: reference / gitcoord | CPU ratio | target |",
         "|---|---|---|---|---|---|---|---|",
     ]
+    if parts:
+        head_parts = [
+            "",
+            "Where the difference goes: each part alone, run from the same repository (one file",
+            "staged, the branch as the last row left it), medians of as many interleaved runs.",
+            "",
+            "| part | CPU | wall |",
+            "|---|---|---|",
+        ]
+        out += head_parts + parts
     return "\n".join(head + out) + "\n"
 
 
 if __name__ == "__main__":
-    chosen, n, sizes = ROWS, None, (1, 1000)
+    chosen: tuple[str, ...] = ROWS
+    sizes: tuple[int, ...] = (1, 1000)
+    n: int | None = None
     for arg in sys.argv[1:]:
         if arg.startswith("--rows="):
             chosen = tuple(arg.split("=", 1)[1].split(","))
