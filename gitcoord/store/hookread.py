@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from gitcoord.pathmatch import LeaseRow
 
 CHUNK = 500
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 """The schema this module reads: :data:`gitcoord.store.migrations.LATEST` (a test compares
 them), written out so that the commit hook need not import the migrations."""
 
